@@ -1,0 +1,34 @@
+// Benchmark client that runs inside workerd, so neither Node nor a socket sits in the measured
+// path. GET /run?target=direct|sidecar&requests=N&concurrency=C sends N requests to the target
+// binding, C at a time, and answers with every latency in milliseconds and the wall time.
+interface Env {
+  DIRECT: Fetcher;
+  SIDECAR: Fetcher;
+}
+
+export default {
+  async fetch(request, env): Promise<Response> {
+    const url = new URL(request.url);
+    const target = url.searchParams.get("target") === "sidecar" ? env.SIDECAR : env.DIRECT;
+    const requests = Math.min(Number(url.searchParams.get("requests") ?? 1000), 100_000);
+    const concurrency = Math.max(1, Math.min(Number(url.searchParams.get("concurrency") ?? 1), 256));
+    const path = url.searchParams.get("path") ?? "/bench";
+    const latenciesMs = new Float64Array(requests);
+    let next = 0;
+    let failures = 0;
+    const started = performance.now();
+    const worker = async () => {
+      while (next < requests) {
+        const i = next++;
+        const t0 = performance.now();
+        const res = await target.fetch(`http://bench${path}`);
+        await res.arrayBuffer();
+        latenciesMs[i] = performance.now() - t0;
+        if (res.status !== 200) failures++;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    const wallMs = performance.now() - started;
+    return Response.json({ requests, concurrency, failures, wallMs, latenciesMs: Array.from(latenciesMs) });
+  },
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,167 @@
+// Builds and runs a whole mesh in one Miniflare instance: the control Worker with its Durable
+// Object, one sidecar per service and the services' own Workers. `npm start`, the integration
+// tests and the benchmarks all run the mesh through here.
+import { Log, LogLevel, Miniflare, type WorkerOptions } from "miniflare";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { buildWorkers, distPath, ROOT } from "./build.ts";
+
+export const COMPATIBILITY_DATE = "2026-04-01";
+export const DEFAULT_ADMIN_TOKEN = "edgemesh-local-admin-token";
+export const CONTROL_WORKER = "edgemesh-control";
+
+/** One instance of a service: a Worker of this mesh, reached by its sidecar over `binding`. */
+export interface InstanceSpec {
+  id: string;
+  binding: string;
+  /** Worker name in dist/ (see WORKER_ENTRIES). */
+  script: string;
+  vars?: Record<string, string>;
+  /** Binding name -> service whose sidecar it reaches, for calls to other services. */
+  calls?: Record<string, string>;
+}
+
+export interface Topology {
+  mesh: string;
+  /** Service name -> its instances. The first service is the entry served on the main port. */
+  services: Record<string, InstanceSpec[]>;
+  /** Extra Workers (test clients, benchmarks) that call sidecars or instances directly. */
+  extraWorkers?: { name: string; script: string; vars?: Record<string, string>; serviceBindings: Record<string, string> }[];
+}
+
+export const BOOKINFO: Topology = {
+  mesh: "bookinfo",
+  services: {
+    productpage: [
+      { id: "productpage-v1", binding: "PRODUCTPAGE_V1", script: "bookinfo-productpage", vars: { VERSION: "v1" }, calls: { DETAILS: "details", REVIEWS: "reviews" } },
+    ],
+    details: [{ id: "details-v1", binding: "DETAILS_V1", script: "bookinfo-details", vars: { VERSION: "v1" } }],
+    reviews: [
+      { id: "reviews-v1", binding: "REVIEWS_V1", script: "bookinfo-reviews", vars: { VERSION: "v1" }, calls: { RATINGS: "ratings" } },
+      { id: "reviews-v2", binding: "REVIEWS_V2", script: "bookinfo-reviews", vars: { VERSION: "v2" }, calls: { RATINGS: "ratings" } },
+      { id: "reviews-v3", binding: "REVIEWS_V3", script: "bookinfo-reviews", vars: { VERSION: "v3" }, calls: { RATINGS: "ratings" } },
+    ],
+    ratings: [{ id: "ratings-v1", binding: "RATINGS_V1", script: "bookinfo-ratings", vars: { VERSION: "v1" } }],
+  },
+};
+
+export const sidecarName = (service: string) => `edgemesh-sidecar-${service}`;
+export const instanceName = (mesh: string, id: string) => `${mesh}-${id}`;
+
+export interface MeshOptions {
+  topology: Topology;
+  /** Port for the entry service's sidecar; 0 picks a free one. */
+  port?: number;
+  /** Port for the control plane; 0 picks a free one. */
+  controlPort?: number;
+  host?: string;
+  adminToken?: string;
+  /** Folder for Durable Object and cache state; omit for in-memory state. */
+  persistRoot?: string;
+  /** Sidecar env overrides, e.g. SNAPSHOT_TTL_MS. */
+  sidecarVars?: Record<string, string>;
+  verbose?: boolean;
+}
+
+const FIXED_CF = { colo: "LCL", country: "ZZ", city: "Localhost", asn: 0, httpProtocol: "HTTP/1.1", tlsVersion: "", clientTcpRtt: 0 };
+
+async function scriptOf(script: string): Promise<Pick<WorkerOptions, "modules">> {
+  const file = distPath(script);
+  return { modules: [{ type: "ESModule", path: file, contents: await readFile(file, "utf8") }] };
+}
+
+export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
+  const { topology } = opts;
+  const token = opts.adminToken ?? DEFAULT_ADMIN_TOKEN;
+  const control: WorkerOptions = {
+    name: CONTROL_WORKER,
+    ...(await scriptOf("control")),
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings: { MESH_NAME: topology.mesh, EDGEMESH_ADMIN_TOKEN: token },
+    durableObjects: { MESH_CONTROL: { className: "MeshControl", useSQLite: true } },
+    unsafeDirectSockets: [{ host: opts.host ?? "127.0.0.1", port: opts.controlPort ?? 0 }],
+  };
+  const sidecarScript = await scriptOf("sidecar");
+  const sidecars: WorkerOptions[] = Object.entries(topology.services).map(([service, instances]) => ({
+    name: sidecarName(service),
+    ...sidecarScript,
+    compatibilityDate: COMPATIBILITY_DATE,
+    bindings: { SERVICE_NAME: service, MESH_NAME: topology.mesh, EDGEMESH_ADMIN_TOKEN: token, ...opts.sidecarVars },
+    durableObjects: { MESH_CONTROL: { className: "MeshControl", scriptName: CONTROL_WORKER, useSQLite: true } },
+    serviceBindings: Object.fromEntries(instances.map((i) => [i.binding, instanceName(topology.mesh, i.id)])),
+  }));
+  const instances: WorkerOptions[] = [];
+  for (const list of Object.values(topology.services)) {
+    for (const i of list) {
+      instances.push({
+        name: instanceName(topology.mesh, i.id),
+        ...(await scriptOf(i.script)),
+        compatibilityDate: COMPATIBILITY_DATE,
+        bindings: { ENDPOINT_ID: i.id, ...i.vars },
+        serviceBindings: Object.fromEntries(Object.entries(i.calls ?? {}).map(([b, svc]) => [b, sidecarName(svc)])),
+      });
+    }
+  }
+  const extras: WorkerOptions[] = [];
+  for (const w of topology.extraWorkers ?? []) {
+    extras.push({
+      name: w.name,
+      ...(await scriptOf(w.script)),
+      compatibilityDate: COMPATIBILITY_DATE,
+      bindings: { ...w.vars },
+      serviceBindings: w.serviceBindings,
+    });
+  }
+  // The first Worker is Miniflare's entry: the first service's sidecar.
+  return [...sidecars, control, ...instances, ...extras];
+}
+
+export interface RunningMesh {
+  mf: Miniflare;
+  /** The entry service through its sidecar. */
+  url: URL;
+  controlUrl: URL;
+  adminToken: string;
+  /** Calls the admin API with the token. */
+  admin(pathname: string, init?: RequestInit): Promise<Response>;
+  applyPolicy(document: unknown, expectedVersion?: number): Promise<Response>;
+  dispose(): Promise<void>;
+}
+
+export async function startMesh(opts: MeshOptions): Promise<RunningMesh> {
+  await buildWorkers();
+  const token = opts.adminToken ?? DEFAULT_ADMIN_TOKEN;
+  const mf = new Miniflare({
+    host: opts.host ?? "127.0.0.1",
+    port: opts.port ?? 0,
+    cf: FIXED_CF,
+    log: new Log(opts.verbose ? LogLevel.INFO : LogLevel.WARN),
+    ...(opts.persistRoot ? { defaultPersistRoot: opts.persistRoot } : {}),
+    workers: await meshWorkers(opts),
+  });
+  const url = await mf.ready;
+  const controlUrl = await mf.unsafeGetDirectURL(CONTROL_WORKER);
+  const admin = (pathname: string, init: RequestInit = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set("authorization", `Bearer ${token}`);
+    return fetch(new URL(pathname, controlUrl), { ...init, headers });
+  };
+  return {
+    mf,
+    url,
+    controlUrl,
+    adminToken: token,
+    admin,
+    applyPolicy: (document, expectedVersion) =>
+      admin("/v1/policy", {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(expectedVersion !== undefined ? { "if-match": `"${expectedVersion}"` } : {}) },
+        body: JSON.stringify(document),
+      }),
+    dispose: () => mf.dispose(),
+  };
+}
+
+export async function readPolicy(file: string): Promise<unknown> {
+  return JSON.parse(await readFile(path.resolve(ROOT, file), "utf8"));
+}

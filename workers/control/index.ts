@@ -1,0 +1,156 @@
+// The control Worker: the admin API under /v1 (every call needs the admin token) in front of the
+// MeshControl Durable Object, which it also exports.
+import { Hono, type Context } from "hono";
+import { Endpoint, jsonPath, policyJsonSchema, validatePolicy } from "../../policies/schema.ts";
+import type { ApplyResult, MeshControl } from "../../durable/mesh-control.ts";
+import { hasAdminToken } from "./auth.ts";
+
+export { MeshControl } from "../../durable/mesh-control.ts";
+
+export interface ControlEnv {
+  MESH_CONTROL: DurableObjectNamespace<MeshControl>;
+  /** The mesh used when a call names none (`?mesh=`). */
+  MESH_NAME: string;
+  EDGEMESH_ADMIN_TOKEN: string;
+}
+
+type Env = { Bindings: ControlEnv };
+type Ctx = Context<Env>;
+
+const app = new Hono<Env>();
+
+app.get("/healthz", (c) => c.json({ ok: true }));
+
+app.use("/v1/*", async (c, next) => {
+  if (!c.env.EDGEMESH_ADMIN_TOKEN) {
+    return c.json({ error: "the control plane has no EDGEMESH_ADMIN_TOKEN configured; set it as a secret" }, 503);
+  }
+  if (!hasAdminToken(c.req.header("authorization"), c.env.EDGEMESH_ADMIN_TOKEN)) {
+    return c.json({ error: "missing or wrong admin token: send Authorization: Bearer <EDGEMESH_ADMIN_TOKEN>" }, 401, {
+      "www-authenticate": 'Bearer realm="edgemesh"',
+    });
+  }
+  await next();
+});
+
+function meshName(c: Ctx): string {
+  return c.req.query("mesh") ?? c.env.MESH_NAME;
+}
+
+/** The object's methods as declared; the stub's generic RPC types are too deep for tsc here. */
+type MeshControlApi = Pick<MeshControl, "apply" | "rollback" | "getPolicy" | "history" | "diff" | "activeVersion" | "register" | "deregister" | "registry" | "serviceSnapshot" | "sidecarsSeen">;
+
+function control(c: Ctx): MeshControlApi {
+  const ns = c.env.MESH_CONTROL;
+  return ns.get(ns.idFromName(meshName(c))) as unknown as MeshControlApi;
+}
+
+/** Parses If-Match (`"3"`, `3` or `W/"3"`) into the expected version; `*` or absent means none. */
+function expectedVersion(c: Ctx): number | undefined | "bad" {
+  const raw = c.req.header("if-match");
+  if (raw === undefined || raw.trim() === "*") return undefined;
+  const m = /^(?:W\/)?"?(\d+)"?$/.exec(raw.trim());
+  return m ? Number(m[1]) : "bad";
+}
+
+async function readJson(c: Ctx): Promise<{ ok: true; value: unknown } | { ok: false; response: Response }> {
+  const text = await c.req.text();
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch (err) {
+    return { ok: false, response: c.json({ error: "the body is not valid JSON", detail: (err as Error).message }, 400) };
+  }
+}
+
+function applyResponse(c: Ctx, result: ApplyResult): Response {
+  if (result.ok) return c.json(result, 201, { etag: `"${result.version}"` });
+  if (result.reason === "invalid") return c.json({ error: "policy rejected; the active policy is unchanged", errors: result.errors }, 400);
+  if (result.reason === "conflict") return c.json({ error: result.message, currentVersion: result.currentVersion }, 409, { etag: `"${result.currentVersion}"` });
+  return c.json({ error: result.message }, 404);
+}
+
+app.get("/v1/schema", (c) => c.json(policyJsonSchema() as object));
+
+app.get("/v1/policy", async (c) => {
+  const policy = await control(c).getPolicy();
+  if (!policy) return c.json({ error: `mesh "${meshName(c)}" has no policy yet; apply one with POST /v1/policy` }, 404);
+  return c.json(policy, 200, { etag: `"${policy.version}"` });
+});
+
+app.get("/v1/policy/history", async (c) => c.json(await control(c).history(Number(c.req.query("limit") ?? 50))));
+
+app.get("/v1/policy/diff", async (c) => {
+  const from = Number(c.req.query("from"));
+  const stub = control(c);
+  const to = c.req.query("to") === undefined ? await stub.activeVersion() : Number(c.req.query("to"));
+  if (!Number.isInteger(from) || !Number.isInteger(to)) return c.json({ error: "give ?from=<version>&to=<version> (to defaults to the active one)" }, 400);
+  const result = await stub.diff(from, to);
+  return "changes" in result ? c.json({ from, to, changes: result.changes }) : c.json({ error: result.message }, 404);
+});
+
+app.get("/v1/policy/:version{[0-9]+}", async (c) => {
+  const policy = await control(c).getPolicy(Number(c.req.param("version")));
+  return policy ? c.json(policy) : c.json({ error: `there is no policy version ${c.req.param("version")}` }, 404);
+});
+
+app.post("/v1/policy/validate", async (c) => {
+  const body = await readJson(c);
+  if (!body.ok) return body.response;
+  const result = validatePolicy(body.value);
+  return result.ok ? c.json({ ok: true, errors: [] }) : c.json({ ok: false, errors: result.errors }, 400);
+});
+
+app.post("/v1/policy", async (c) => {
+  const expected = expectedVersion(c);
+  if (expected === "bad") return c.json({ error: 'If-Match must be a policy version such as "3" (or * for any)' }, 400);
+  const body = await readJson(c);
+  if (!body.ok) return body.response;
+  const result = await control(c).apply(meshName(c), body.value, {
+    expectedVersion: expected,
+    author: c.req.header("x-edgemesh-author") ?? "admin-api",
+    message: c.req.header("x-edgemesh-message") ?? "",
+  });
+  return applyResponse(c, result);
+});
+
+app.post("/v1/policy/rollback", async (c) => {
+  const expected = expectedVersion(c);
+  if (expected === "bad") return c.json({ error: 'If-Match must be a policy version such as "3" (or * for any)' }, 400);
+  const raw = c.req.query("to");
+  const to = raw === undefined ? undefined : Number(raw);
+  if (to !== undefined && !Number.isInteger(to)) return c.json({ error: "?to must be a policy version number" }, 400);
+  const result = await control(c).rollback(to, { expectedVersion: expected, author: c.req.header("x-edgemesh-author") ?? "admin-api" });
+  return applyResponse(c, result);
+});
+
+app.get("/v1/registry", async (c) => c.json(await control(c).registry()));
+
+app.post("/v1/registry/:service", async (c) => {
+  const body = await readJson(c);
+  if (!body.ok) return body.response;
+  const parsed = Endpoint.safeParse(body.value);
+  if (!parsed.success) {
+    return c.json({ error: "endpoint rejected", errors: parsed.error.issues.map((i) => ({ path: jsonPath(i.path), message: i.message })) }, 400);
+  }
+  const { id, binding, url, labels, weight } = parsed.data;
+  const endpoint = { id, labels, weight, ...(binding !== undefined ? { binding } : {}), ...(url !== undefined ? { url: url.replace(/\/+$/, "") } : {}) };
+  const result = await control(c).register(c.req.param("service"), endpoint);
+  return result.ok ? c.json(result, 201) : c.json({ error: result.message }, 409);
+});
+
+app.delete("/v1/registry/:service/:id", async (c) => {
+  const result = await control(c).deregister(c.req.param("service"), c.req.param("id"));
+  return result.ok ? c.json(result) : c.json({ error: `service "${c.req.param("service")}" has no registered endpoint "${c.req.param("id")}"` }, 404);
+});
+
+app.get("/v1/snapshot/:service", async (c) => {
+  const snap = await control(c).serviceSnapshot(c.req.param("service"));
+  return snap ? c.json(snap) : c.json({ error: `no snapshot for service "${c.req.param("service")}" in the active policy` }, 404);
+});
+
+app.get("/v1/sidecars", async (c) => c.json(await control(c).sidecarsSeen()));
+
+app.notFound((c) => c.json({ error: `no such admin route: ${c.req.method} ${c.req.path}` }, 404));
+app.onError((err, c) => c.json({ error: "control plane error", detail: err.message }, 500));
+
+export default app;

@@ -1,0 +1,12 @@
+// Responses the sidecar makes itself. Each names why in an x-edgemesh-* header, so an operator
+// can tell a mesh refusal from an upstream answer.
+
+/** A request carrying this header gets x-edgemesh-route/-subset/-endpoint/-snapshot-* back. */
+export const DEBUG_HEADER = "x-edgemesh-debug";
+
+export function meshError(status: number, header: string, reason: string, detail: Record<string, unknown> = {}): Response {
+  return new Response(JSON.stringify({ error: reason, ...detail }, null, 2) + "\n", {
+    status,
+    headers: { "content-type": "application/json", [header]: reason, "x-edgemesh-generated": "1" },
+  });
+}
