@@ -1,6 +1,7 @@
 // The policy schema: the one definition of every knob, its default and its limits.
 // The compiler, the JSON Schema for editors (`npm run schema`) and the docs all come from here.
 import { z } from "zod";
+import { CircuitBreaker, Fault, Hedge, LoadBalancer, Mirror, OutlierDetection, RetryBudget, RetryPolicy } from "./resilience.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BINDING = /^[A-Z_][A-Z0-9_]*$/;
@@ -81,6 +82,10 @@ export const Route = z
     to: z.array(Destination).min(1).max(64).describe("Where matching requests go, split by weight."),
     timeoutMs: z.number().int().min(1).max(300_000).default(DEFAULT_ROUTE_TIMEOUT_MS)
       .describe("Deadline for the whole request until response headers arrive; a request past it gets 504."),
+    retries: RetryPolicy.prefault({}),
+    hedge: Hedge.optional(),
+    fault: Fault.optional(),
+    mirror: Mirror.optional(),
   })
   .strict()
   .superRefine((route, ctx) => {
@@ -115,6 +120,10 @@ export const Service = z
       .describe("Ordered routes; the first that matches wins. With none, every request goes to all endpoints."),
     snapshotTtlMs: z.number().int().min(100).max(60_000).default(DEFAULT_SNAPSHOT_TTL_MS)
       .describe("How old a sidecar's snapshot may get before it revalidates it in the background."),
+    loadBalancer: LoadBalancer.prefault({}),
+    circuitBreaker: CircuitBreaker.prefault({}),
+    outlierDetection: OutlierDetection.prefault({}),
+    retryBudget: RetryBudget.prefault({}),
   })
   .strict()
   .superRefine((svc, ctx) => {

@@ -65,9 +65,9 @@ export interface MeshOptions {
 
 const FIXED_CF = { colo: "LCL", country: "ZZ", city: "Localhost", asn: 0, httpProtocol: "HTTP/1.1", tlsVersion: "", clientTcpRtt: 0 };
 
-async function scriptOf(script: string): Promise<Pick<WorkerOptions, "modules">> {
+async function scriptOf(script: string): Promise<Pick<WorkerOptions, "modules" | "modulesRoot">> {
   const file = distPath(script);
-  return { modules: [{ type: "ESModule", path: file, contents: await readFile(file, "utf8") }] };
+  return { modulesRoot: path.dirname(file), modules: [{ type: "ESModule", path: file, contents: await readFile(file, "utf8") }] };
 }
 
 export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {

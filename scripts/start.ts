@@ -1,0 +1,74 @@
+// `npm start`: the whole mesh locally in one Miniflare instance, state persisted under
+// .edgemesh/state, the example policy applied on first start, a little traffic flowing.
+import path from "node:path";
+import { BOOKINFO, DEFAULT_ADMIN_TOKEN, readPolicy, startMesh } from "./mesh.ts";
+import { ROOT } from "./build.ts";
+
+const port = Number(process.env.PORT ?? 8787);
+const controlPort = Number(process.env.CONTROL_PORT ?? 8788);
+const persistRoot = path.resolve(ROOT, process.env.EDGEMESH_STATE_DIR ?? ".edgemesh/state");
+const adminToken = process.env.EDGEMESH_ADMIN_TOKEN ?? DEFAULT_ADMIN_TOKEN;
+const policyFile = process.env.EDGEMESH_POLICY ?? "policies/bookinfo.json";
+const trafficEveryMs = Number(process.env.EDGEMESH_TRAFFIC_MS ?? 1000);
+
+const started = performance.now();
+process.env.WRANGLER_SEND_METRICS = "false";
+const mesh = await startMesh({ topology: BOOKINFO, port, controlPort, persistRoot, adminToken, verbose: process.env.EDGEMESH_VERBOSE === "1" });
+
+const current = await mesh.admin("/v1/policy");
+let policyLine: string;
+if (current.status === 404) {
+  const res = await mesh.applyPolicy(await readPolicy(policyFile), 0);
+  const body = (await res.json()) as { version?: number; errors?: unknown };
+  if (!res.ok) {
+    console.error(`the policy in ${policyFile} was refused:`, JSON.stringify(body, null, 2));
+    await mesh.dispose();
+    process.exit(1);
+  }
+  policyLine = `applied ${policyFile} as version ${body.version}`;
+} else {
+  const body = (await current.json()) as { version: number };
+  policyLine = `found policy version ${body.version} in ${path.relative(process.cwd(), persistRoot)} (kept; apply a new one with the CLI)`;
+}
+
+let sent = 0;
+let failed = 0;
+const traffic = trafficEveryMs > 0
+  ? setInterval(() => {
+      const user = sent % 5 === 0 ? "?user=jason" : "";
+      fetch(new URL(`/api/v1/products/0${user}`, mesh.url))
+        .then(async (r) => {
+          await r.arrayBuffer();
+          sent++;
+          if (!r.ok) failed++;
+        })
+        .catch(() => failed++);
+    }, trafficEveryMs)
+  : undefined;
+
+console.log(`
+edgemesh is running (ready in ${Math.round(performance.now() - started)} ms)
+
+  app (productpage via its sidecar)  ${mesh.url.href}
+  control plane (admin API)          ${mesh.controlUrl.href}
+  admin token                        ${adminToken}
+  policy                             ${policyLine}
+  state                              ${persistRoot}
+
+Try:
+  curl -H 'x-edgemesh-debug: 1' -i ${new URL("/api/v1/products/0", mesh.url).href}
+  EDGEMESH_URL=${mesh.controlUrl.origin} EDGEMESH_ADMIN_TOKEN=${adminToken} npx edgemesh status
+${trafficEveryMs > 0 ? `\nSending a request every ${trafficEveryMs} ms (EDGEMESH_TRAFFIC_MS=0 turns it off).` : ""}
+Ctrl-C stops the mesh.`);
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  if (traffic) clearInterval(traffic);
+  console.log(`\n${signal}: stopping (sent ${sent} requests, ${failed} failed)`);
+  await mesh.dispose();
+  process.exit(0);
+}
+process.on("SIGINT", () => void stop("SIGINT"));
+process.on("SIGTERM", () => void stop("SIGTERM"));
