@@ -1,0 +1,150 @@
+// `npm run bench:overhead`: what the sidecar costs per hop. The same requests go straight to the
+// upstream Worker and through its sidecar, in one run on this machine, measured two ways:
+//  - over a real socket from Node (keep-alive, microsecond clock): per-request p50/p99;
+//  - from inside workerd (a client Worker calling both over service bindings): mean latency and
+//    requests/s with Node out of the path. workerd's clock only ticks in whole milliseconds, so
+//    inside it we time batches, not single requests.
+// Prints a table and writes bench/results/overhead.json.
+import { Agent, request } from "node:http";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { ROOT } from "./build.ts";
+import { instanceName, sidecarName, startMesh } from "./mesh.ts";
+
+const SEQUENTIAL = Number(process.env.BENCH_REQUESTS ?? 4000);
+const ROUNDS = 4;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const THROUGHPUT_MS = Number(process.env.BENCH_THROUGHPUT_MS ?? 2000);
+
+const DIRECT = instanceName("bench", "upstream-1");
+const SIDECAR = sidecarName("upstream");
+
+process.env.WRANGLER_SEND_METRICS = "false";
+const mesh = await startMesh({
+  topology: {
+    mesh: "bench",
+    services: { upstream: [{ id: "upstream-1", binding: "UPSTREAM_1", script: "bench-upstream" }] },
+    extraWorkers: [{ name: "bench-client", script: "bench-client", serviceBindings: { DIRECT, SIDECAR } }],
+  },
+  exposeWorkers: [DIRECT, SIDECAR],
+});
+
+try {
+  const applied = await mesh.applyPolicy({ mesh: "bench", services: { upstream: { endpoints: [{ id: "upstream-1", binding: "UPSTREAM_1" }] } } });
+  if (applied.status !== 201) throw new Error(`policy refused: ${await applied.text()}`);
+  const urls = { direct: await mesh.directUrl(DIRECT), sidecar: await mesh.directUrl(SIDECAR) };
+  const client = await mesh.mf.getWorker("bench-client");
+
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const get = (url: URL) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(url, { agent, method: "GET", path: "/bench" }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+
+  async function sequential(url: URL, n: number, into: number[]): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const t0 = process.hrtime.bigint();
+      const status = await get(url);
+      into.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (status !== 200) throw new Error(`${url.href} answered ${status}`);
+    }
+  }
+
+  async function socketThroughput(url: URL): Promise<number> {
+    let done = 0;
+    const until = performance.now() + THROUGHPUT_MS;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (performance.now() < until) {
+          await get(url);
+          done++;
+        }
+      }),
+    );
+    return done / ((performance.now() - started) / 1000);
+  }
+
+  async function inWorkerd(target: "direct" | "sidecar", requests: number, concurrency: number): Promise<{ meanMs: number; rps: number }> {
+    const res = await client.fetch(`http://bench/run?target=${target}&requests=${requests}&concurrency=${concurrency}`);
+    const body = (await res.json()) as { wallMs: number; failures: number };
+    if (body.failures > 0) throw new Error(`${target}: ${body.failures} failed requests`);
+    return { meanMs: (body.wallMs / requests) * concurrency, rps: requests / (body.wallMs / 1000) };
+  }
+
+  // Warm both paths: JIT, the sidecar's snapshot, keep-alive sockets.
+  for (const url of [urls.direct, urls.sidecar]) await sequential(url, 500, []);
+  await inWorkerd("direct", 2000, 1);
+  await inWorkerd("sidecar", 2000, 1);
+
+  const lat = { direct: [] as number[], sidecar: [] as number[] };
+  const sockRps = { direct: [] as number[], sidecar: [] as number[] };
+  const wdMean = { direct: [] as number[], sidecar: [] as number[] };
+  const wdRps = { direct: [] as number[], sidecar: [] as number[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate which goes first so drift (thermal, GC) does not favour one side.
+    const order = round % 2 === 0 ? (["direct", "sidecar"] as const) : (["sidecar", "direct"] as const);
+    for (const target of order) {
+      await sequential(urls[target], SEQUENTIAL / ROUNDS, lat[target]);
+      sockRps[target].push(await socketThroughput(urls[target]));
+      wdMean[target].push((await inWorkerd(target, 5000, 1)).meanMs);
+      wdRps[target].push((await inWorkerd(target, 20000, CONCURRENCY)).rps);
+    }
+  }
+
+  const pct = (xs: number[], p: number) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+  };
+  const median = (xs: number[]) => pct(xs, 50);
+  const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+  const result = {
+    measured_at: new Date().toISOString(),
+    machine: `${process.platform} ${process.arch}, node ${process.version}`,
+    method: "socket: Node http keep-alive client, sequential requests, hrtime; workerd: client Worker over service bindings",
+    requests_per_side: SEQUENTIAL,
+    direct_p50_ms: r3(pct(lat.direct, 50)),
+    sidecar_p50_ms: r3(pct(lat.sidecar, 50)),
+    direct_p99_ms: r3(pct(lat.direct, 99)),
+    sidecar_p99_ms: r3(pct(lat.sidecar, 99)),
+    added_p50_ms: r3(pct(lat.sidecar, 50) - pct(lat.direct, 50)),
+    added_p99_ms: r3(pct(lat.sidecar, 99) - pct(lat.direct, 99)),
+    direct_rps: Math.round(median(wdRps.direct)),
+    sidecar_rps: Math.round(median(wdRps.sidecar)),
+    throughput_ratio: r3(median(wdRps.sidecar) / median(wdRps.direct)),
+    in_workerd_direct_mean_ms: r3(median(wdMean.direct)),
+    in_workerd_sidecar_mean_ms: r3(median(wdMean.sidecar)),
+    in_workerd_added_mean_ms: r3(median(wdMean.sidecar) - median(wdMean.direct)),
+    socket_direct_rps: Math.round(median(sockRps.direct)),
+    socket_sidecar_rps: Math.round(median(sockRps.sidecar)),
+    socket_throughput_ratio: r3(median(sockRps.sidecar) / median(sockRps.direct)),
+    concurrency: CONCURRENCY,
+    targets: { added_p50_ms_max: 0.3, throughput_ratio_min: 0.7 },
+  };
+
+  const row = (name: string, d: number | string, s: number | string, ratio: string) => console.log(`${name.padEnd(34)}${String(d).padStart(12)}${String(s).padStart(12)}${ratio.padStart(12)}`);
+  console.log(`\nsidecar overhead, ${SEQUENTIAL} sequential requests a side, ${ROUNDS} interleaved rounds\n`);
+  row("", "direct", "sidecar", "sidecar/dir");
+  row("socket p50 (ms)", result.direct_p50_ms, result.sidecar_p50_ms, `+${result.added_p50_ms}`);
+  row("socket p99 (ms)", result.direct_p99_ms, result.sidecar_p99_ms, `+${result.added_p99_ms}`);
+  row(`socket req/s (c=${CONCURRENCY})`, result.socket_direct_rps, result.socket_sidecar_rps, String(result.socket_throughput_ratio));
+  row("in-workerd mean latency (ms)", result.in_workerd_direct_mean_ms, result.in_workerd_sidecar_mean_ms, `+${result.in_workerd_added_mean_ms}`);
+  row(`in-workerd req/s (c=${CONCURRENCY})`, result.direct_rps, result.sidecar_rps, String(result.throughput_ratio));
+  const okP50 = result.added_p50_ms <= 0.3;
+  const okRps = result.throughput_ratio >= 0.7;
+  console.log(`\ntarget: added p50 <= 0.3 ms: ${okP50 ? "met" : "NOT met"} (${result.added_p50_ms} ms); throughput >= 70% of direct: ${okRps ? "met" : "NOT met"} (${Math.round(result.throughput_ratio * 100)}%)`);
+
+  const out = path.join(ROOT, "bench/results/overhead.json");
+  await mkdir(path.dirname(out), { recursive: true });
+  await writeFile(out, JSON.stringify(result, null, 2) + "\n");
+  console.log(`wrote ${path.relative(process.cwd(), out)}`);
+  agent.destroy();
+} finally {
+  await mesh.dispose();
+}
