@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { policyJsonSchema, validatePolicy } from "../../policies/schema.ts";
+import { policyReference } from "../../scripts/export-schema.ts";
 
 const bookinfo = JSON.parse(await readFile(new URL("../../policies/bookinfo.json", import.meta.url), "utf8"));
 
@@ -72,8 +73,10 @@ describe("policy schema", () => {
     if (!result.ok) expect(result.errors.map((e) => e.path).sort()).toEqual(["$.services.reviews.routes[1].timeoutMs", "$.services.reviews.routes[1].to"]);
   });
 
-  it("keeps policies/policy.schema.json in step with the schema (run `npm run schema`)", async () => {
+  it("keeps policies/policy.schema.json and docs/policy-reference.md in step with the schema (run `npm run schema`)", async () => {
     const onDisk = JSON.parse(await readFile(new URL("../../policies/policy.schema.json", import.meta.url), "utf8"));
     expect(onDisk).toEqual(policyJsonSchema());
+    const reference = await readFile(new URL("../../docs/policy-reference.md", import.meta.url), "utf8");
+    expect(reference).toBe(policyReference());
   });
 });
