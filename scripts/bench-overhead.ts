@@ -4,6 +4,8 @@
 //  - from inside workerd (a client Worker calling both over service bindings): mean latency and
 //    requests/s with Node out of the path. workerd's clock only ticks in whole milliseconds, so
 //    inside it we time batches, not single requests.
+// A third path, a Worker that only forwards (scripts/bench/proxy-worker.ts), separates the price
+// of any extra Worker hop from the price of the sidecar's own work.
 // Prints a table and writes bench/results/overhead.json.
 import { Agent, request } from "node:http";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -18,25 +20,29 @@ const THROUGHPUT_MS = Number(process.env.BENCH_THROUGHPUT_MS ?? 2000);
 
 const DIRECT = instanceName("bench", "upstream-1");
 const SIDECAR = sidecarName("upstream");
+const PROXY = "bench-null-proxy";
 
 process.env.WRANGLER_SEND_METRICS = "false";
 const mesh = await startMesh({
   topology: {
     mesh: "bench",
     services: { upstream: [{ id: "upstream-1", binding: "UPSTREAM_1", script: "bench-upstream" }] },
-    extraWorkers: [{ name: "bench-client", script: "bench-client", serviceBindings: { DIRECT, SIDECAR } }],
+    extraWorkers: [
+      { name: "bench-client", script: "bench-client", serviceBindings: { DIRECT, SIDECAR, PROXY } },
+      { name: PROXY, script: "bench-proxy", serviceBindings: { UPSTREAM: DIRECT } },
+    ],
   },
-  exposeWorkers: [DIRECT, SIDECAR],
+  exposeWorkers: [DIRECT, SIDECAR, PROXY],
 });
 
 try {
   const applied = await mesh.applyPolicy({ mesh: "bench", services: { upstream: { endpoints: [{ id: "upstream-1", binding: "UPSTREAM_1" }] } } });
   if (applied.status !== 201) throw new Error(`policy refused: ${await applied.text()}`);
-  const urls = { direct: await mesh.directUrl(DIRECT), sidecar: await mesh.directUrl(SIDECAR) };
+  const urls = { direct: await mesh.directUrl(DIRECT), sidecar: await mesh.directUrl(SIDECAR), proxy: await mesh.directUrl(PROXY) };
   const client = await mesh.mf.getWorker("bench-client");
 
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const get = (url: URL) =>
+  // workerd closes idle keep-alive connections, so each phase gets fresh ones of its own.
+  const get = (url: URL, agent: Agent) =>
     new Promise<number>((resolve, reject) => {
       const req = request(url, { agent, method: "GET", path: "/bench" }, (res) => {
         res.resume();
@@ -47,30 +53,36 @@ try {
     });
 
   async function sequential(url: URL, n: number, into: number[]): Promise<void> {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    await get(url, agent);
     for (let i = 0; i < n; i++) {
       const t0 = process.hrtime.bigint();
-      const status = await get(url);
+      const status = await get(url, agent);
       into.push(Number(process.hrtime.bigint() - t0) / 1e6);
       if (status !== 200) throw new Error(`${url.href} answered ${status}`);
     }
+    agent.destroy();
   }
 
   async function socketThroughput(url: URL): Promise<number> {
+    const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     let done = 0;
     const until = performance.now() + THROUGHPUT_MS;
     const started = performance.now();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (performance.now() < until) {
-          await get(url);
+          await get(url, agent);
           done++;
         }
       }),
     );
+    agent.destroy();
     return done / ((performance.now() - started) / 1000);
   }
 
-  async function inWorkerd(target: "direct" | "sidecar", requests: number, concurrency: number): Promise<{ meanMs: number; rps: number }> {
+  type Target = "direct" | "sidecar" | "proxy";
+  async function inWorkerd(target: Target, requests: number, concurrency: number): Promise<{ meanMs: number; rps: number }> {
     const res = await client.fetch(`http://bench/run?target=${target}&requests=${requests}&concurrency=${concurrency}`);
     const body = (await res.json()) as { wallMs: number; failures: number };
     if (body.failures > 0) throw new Error(`${target}: ${body.failures} failed requests`);
@@ -78,17 +90,20 @@ try {
   }
 
   // Warm both paths: JIT, the sidecar's snapshot, keep-alive sockets.
-  for (const url of [urls.direct, urls.sidecar]) await sequential(url, 500, []);
-  await inWorkerd("direct", 2000, 1);
-  await inWorkerd("sidecar", 2000, 1);
+  const TARGETS: Target[] = ["direct", "sidecar", "proxy"];
+  for (const t of TARGETS) {
+    await sequential(urls[t], 500, []);
+    await inWorkerd(t, 2000, 1);
+  }
 
-  const lat = { direct: [] as number[], sidecar: [] as number[] };
-  const sockRps = { direct: [] as number[], sidecar: [] as number[] };
-  const wdMean = { direct: [] as number[], sidecar: [] as number[] };
-  const wdRps = { direct: [] as number[], sidecar: [] as number[] };
+  const series = () => ({ direct: [] as number[], sidecar: [] as number[], proxy: [] as number[] });
+  const lat = series();
+  const sockRps = series();
+  const wdMean = series();
+  const wdRps = series();
   for (let round = 0; round < ROUNDS; round++) {
-    // Alternate which goes first so drift (thermal, GC) does not favour one side.
-    const order = round % 2 === 0 ? (["direct", "sidecar"] as const) : (["sidecar", "direct"] as const);
+    // Rotate which goes first so drift (thermal, GC) does not favour one side.
+    const order = TARGETS.map((_, i) => TARGETS[(i + round) % TARGETS.length]!);
     for (const target of order) {
       await sequential(urls[target], SEQUENTIAL / ROUNDS, lat[target]);
       sockRps[target].push(await socketThroughput(urls[target]));
@@ -124,18 +139,27 @@ try {
     socket_direct_rps: Math.round(median(sockRps.direct)),
     socket_sidecar_rps: Math.round(median(sockRps.sidecar)),
     socket_throughput_ratio: r3(median(sockRps.sidecar) / median(sockRps.direct)),
+    null_proxy_p50_ms: r3(pct(lat.proxy, 50)),
+    null_proxy_p99_ms: r3(pct(lat.proxy, 99)),
+    null_proxy_rps: Math.round(median(wdRps.proxy)),
+    null_proxy_throughput_ratio: r3(median(wdRps.proxy) / median(wdRps.direct)),
+    sidecar_vs_null_proxy_throughput_ratio: r3(median(wdRps.sidecar) / median(wdRps.proxy)),
+    in_workerd_null_proxy_mean_ms: r3(median(wdMean.proxy)),
+    socket_null_proxy_rps: Math.round(median(sockRps.proxy)),
     concurrency: CONCURRENCY,
     targets: { added_p50_ms_max: 0.3, throughput_ratio_min: 0.7 },
   };
 
-  const row = (name: string, d: number | string, s: number | string, ratio: string) => console.log(`${name.padEnd(34)}${String(d).padStart(12)}${String(s).padStart(12)}${ratio.padStart(12)}`);
+  const row = (name: string, d: number | string, s: number | string, ratio: string, p: number | string) =>
+    console.log(`${name.padEnd(32)}${String(d).padStart(10)}${String(s).padStart(10)}${ratio.padStart(13)}${String(p).padStart(12)}`);
   console.log(`\nsidecar overhead, ${SEQUENTIAL} sequential requests a side, ${ROUNDS} interleaved rounds\n`);
-  row("", "direct", "sidecar", "sidecar/dir");
-  row("socket p50 (ms)", result.direct_p50_ms, result.sidecar_p50_ms, `+${result.added_p50_ms}`);
-  row("socket p99 (ms)", result.direct_p99_ms, result.sidecar_p99_ms, `+${result.added_p99_ms}`);
-  row(`socket req/s (c=${CONCURRENCY})`, result.socket_direct_rps, result.socket_sidecar_rps, String(result.socket_throughput_ratio));
-  row("in-workerd mean latency (ms)", result.in_workerd_direct_mean_ms, result.in_workerd_sidecar_mean_ms, `+${result.in_workerd_added_mean_ms}`);
-  row(`in-workerd req/s (c=${CONCURRENCY})`, result.direct_rps, result.sidecar_rps, String(result.throughput_ratio));
+  row("", "direct", "sidecar", "sidecar-dir", "null proxy");
+  row("socket p50 (ms)", result.direct_p50_ms, result.sidecar_p50_ms, `+${result.added_p50_ms}`, result.null_proxy_p50_ms);
+  row("socket p99 (ms)", result.direct_p99_ms, result.sidecar_p99_ms, `+${result.added_p99_ms}`, result.null_proxy_p99_ms);
+  row(`socket req/s (c=${CONCURRENCY})`, result.socket_direct_rps, result.socket_sidecar_rps, `x${result.socket_throughput_ratio}`, result.socket_null_proxy_rps);
+  row("in-workerd mean latency (ms)", result.in_workerd_direct_mean_ms, result.in_workerd_sidecar_mean_ms, `+${result.in_workerd_added_mean_ms}`, result.in_workerd_null_proxy_mean_ms);
+  row(`in-workerd req/s (c=${CONCURRENCY})`, result.direct_rps, result.sidecar_rps, `x${result.throughput_ratio}`, result.null_proxy_rps);
+  console.log(`\nthe extra hop alone (null proxy) keeps ${Math.round(result.null_proxy_throughput_ratio * 100)}% of direct in-workerd throughput; the sidecar keeps ${Math.round(result.sidecar_vs_null_proxy_throughput_ratio * 100)}% of the null proxy's`);
   const okP50 = result.added_p50_ms <= 0.3;
   const okRps = result.throughput_ratio >= 0.7;
   console.log(`\ntarget: added p50 <= 0.3 ms: ${okP50 ? "met" : "NOT met"} (${result.added_p50_ms} ms); throughput >= 70% of direct: ${okRps ? "met" : "NOT met"} (${Math.round(result.throughput_ratio * 100)}%)`);
@@ -144,7 +168,6 @@ try {
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(result, null, 2) + "\n");
   console.log(`wrote ${path.relative(process.cwd(), out)}`);
-  agent.destroy();
 } finally {
   await mesh.dispose();
 }

@@ -1,15 +1,18 @@
 // Benchmark client that runs inside workerd, so neither Node nor a socket sits in the measured
 // path. GET /run?target=direct|sidecar&requests=N&concurrency=C sends N requests to the target
-// binding, C at a time, and answers with every latency in milliseconds and the wall time.
+// binding (target=proxy: a Worker that only forwards), C at a time, and answers with every latency
+// in milliseconds and the wall time.
 interface Env {
   DIRECT: Fetcher;
   SIDECAR: Fetcher;
+  PROXY: Fetcher;
 }
 
 export default {
   async fetch(request, env): Promise<Response> {
     const url = new URL(request.url);
-    const target = url.searchParams.get("target") === "sidecar" ? env.SIDECAR : env.DIRECT;
+    const name = url.searchParams.get("target");
+    const target = name === "sidecar" ? env.SIDECAR : name === "proxy" ? env.PROXY : env.DIRECT;
     const requests = Math.min(Number(url.searchParams.get("requests") ?? 1000), 100_000);
     const concurrency = Math.max(1, Math.min(Number(url.searchParams.get("concurrency") ?? 1), 256));
     const path = url.searchParams.get("path") ?? "/bench";
