@@ -61,14 +61,11 @@ Try:
 ${trafficEveryMs > 0 ? `\nSending a request every ${trafficEveryMs} ms (EDGEMESH_TRAFFIC_MS=0 turns it off).` : ""}
 Ctrl-C stops the mesh.`);
 
-let stopping = false;
-async function stop(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
+// Miniflare's own exit hook (registered when it started) stops workerd and exits the process;
+// this one only reports.
+function report(signal: string): void {
   if (traffic) clearInterval(traffic);
-  console.log(`\n${signal}: stopping (sent ${sent} requests, ${failed} failed)`);
-  await mesh.dispose();
-  process.exit(0);
+  console.log(`\n${signal}: stopping the mesh (background traffic: ${sent} requests, ${failed} failed)`);
 }
-process.on("SIGINT", () => void stop("SIGINT"));
-process.on("SIGTERM", () => void stop("SIGTERM"));
+process.prependListener("SIGINT", () => report("SIGINT"));
+process.prependListener("SIGTERM", () => report("SIGTERM"));
