@@ -2,6 +2,7 @@
 // routes in order, matches normalised, weights turned into cumulative tables, subsets resolved
 // to endpoint indexes, defaults filled in.
 import { DEFAULT_ROUTE_TIMEOUT_MS, type HeaderMatchPolicy, type PolicyDocument, type RouteMatchPolicy, type ServicePolicy } from "./schema.ts";
+import { compileRetry, compileRouteResilience, compileServiceResilience, linkServiceMirrors } from "./compile-resilience.ts";
 import {
   ALL_ENDPOINTS_SUBSET,
   type CompiledEndpoint,
@@ -71,6 +72,7 @@ export function compileService(
       matches: (r.match ?? []).map(compileMatch),
       split: { subsets: to.map((d) => d.subset), cumulative, total },
       timeoutMs: r.timeoutMs,
+      ...compileRouteResilience(r, endpoints, subsets),
     };
   });
   if (routes.length === 0) {
@@ -79,9 +81,10 @@ export function compileService(
       matches: [],
       split: { subsets: [ALL_ENDPOINTS_SUBSET], cumulative: [1], total: 1 },
       timeoutMs: DEFAULT_ROUTE_TIMEOUT_MS,
+      retry: compileRetry(undefined),
     });
   }
-  return { mesh, service, snapshotTtlMs: policy.snapshotTtlMs, endpoints, subsets, routes };
+  return { mesh, service, snapshotTtlMs: policy.snapshotTtlMs, endpoints, subsets, routes, ...compileServiceResilience(policy) };
 }
 
 /** Compiles every service; `extraEndpoints` are registered instances to merge with the declared ones. */
@@ -90,5 +93,6 @@ export function compilePolicy(doc: PolicyDocument, extraEndpoints: Record<string
   for (const [service, policy] of Object.entries(doc.services)) {
     services[service] = compileService(doc.mesh, service, policy, extraEndpoints[service] ?? []);
   }
+  linkServiceMirrors(services);
   return { mesh: doc.mesh, services };
 }

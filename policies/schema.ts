@@ -2,6 +2,7 @@
 // The compiler, the JSON Schema for editors (`npm run schema`) and the docs all come from here.
 import { z } from "zod";
 import { CircuitBreaker, Fault, Hedge, LoadBalancer, Mirror, OutlierDetection, RetryBudget, RetryPolicy } from "./resilience.ts";
+import { HealthCheck, PassiveHealth, Registration } from "./health.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BINDING = /^[A-Z_][A-Z0-9_]*$/;
@@ -32,9 +33,9 @@ export const StringMatch = z
 
 export const HeaderMatch = z
   .object({
-    exact: z.string().optional(),
-    prefix: z.string().min(1).optional(),
-    regex: z.string().min(1).max(1024).optional(),
+    exact: z.string().optional().describe("The value must equal this string."),
+    prefix: z.string().min(1).optional().describe("The value must start with this string."),
+    regex: z.string().min(1).max(1024).optional().describe("The whole value must match this regular expression (JavaScript syntax, anchored)."),
     present: z.boolean().optional().describe("true: the header must be present (any value); false: it must be absent."),
   })
   .strict()
@@ -77,7 +78,7 @@ export const Destination = z
 
 export const Route = z
   .object({
-    name: name("route name"),
+    name: name("route name").describe("Unique within the service; named in x-edgemesh-route, telemetry and errors."),
     match: z.array(RouteMatch).max(64).optional().describe("Any one of these must match; omitted or empty matches every request."),
     to: z.array(Destination).min(1).max(64).describe("Where matching requests go, split by weight."),
     timeoutMs: z.number().int().min(1).max(300_000).default(DEFAULT_ROUTE_TIMEOUT_MS)
@@ -96,7 +97,7 @@ export const Route = z
 
 export const Endpoint = z
   .object({
-    id: name("endpoint id"),
+    id: name("endpoint id").describe("Unique within the service; named in x-edgemesh-endpoint, health and telemetry."),
     binding: z.string().regex(BINDING, "a binding name is UPPER_SNAKE_CASE, e.g. REVIEWS_V1").optional()
       .describe("A Worker service binding of the sidecar that reaches this endpoint."),
     url: z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL, e.g. https://reviews-v1.internal.example" }).optional()
@@ -120,6 +121,9 @@ export const Service = z
       .describe("Ordered routes; the first that matches wins. With none, every request goes to all endpoints."),
     snapshotTtlMs: z.number().int().min(100).max(60_000).default(DEFAULT_SNAPSHOT_TTL_MS)
       .describe("How old a sidecar's snapshot may get before it revalidates it in the background."),
+    registration: Registration.optional().describe("Lease settings for self-registered instances; without it a lease lasts 30 s unless the instance asks otherwise."),
+    healthCheck: HealthCheck.optional().describe("Active health checks run by the control plane; omitted means none."),
+    passiveHealth: PassiveHealth.optional().describe("Mesh-wide passive health from sidecar reports; omitted means off."),
     loadBalancer: LoadBalancer.prefault({}),
     circuitBreaker: CircuitBreaker.prefault({}),
     outlierDetection: OutlierDetection.prefault({}),
@@ -150,17 +154,30 @@ export const Service = z
           });
         }
       });
+      if (r.mirror?.subset !== undefined && !(r.mirror.subset in svc.subsets)) {
+        ctx.addIssue({ code: "custom", path: ["routes", i, "mirror", "subset"], message: `unknown subset "${r.mirror.subset}"; defined subsets: ${Object.keys(svc.subsets).join(", ") || "(none)"}` });
+      }
     });
   });
 
 export const PolicyDocument = z
   .object({
-    $schema: z.string().optional(),
+    $schema: z.string().optional().describe("Path or URL of policy.schema.json, for editors; ignored by edgemesh."),
     mesh: name("mesh name").describe("The mesh this document configures."),
-    description: z.string().max(1000).optional(),
+    description: z.string().max(1000).optional().describe("Free text for operators."),
     services: z.record(name("service name"), Service).describe("Every service of the mesh, by name."),
   })
   .strict()
+  .superRefine((doc, ctx) => {
+    for (const [service, svc] of Object.entries(doc.services)) {
+      svc.routes.forEach((r, i) => {
+        const target = r.mirror?.service;
+        if (target !== undefined && !(target in doc.services)) {
+          ctx.addIssue({ code: "custom", path: ["services", service, "routes", i, "mirror", "service"], message: `unknown service "${target}"; services: ${Object.keys(doc.services).join(", ")}` });
+        }
+      });
+    }
+  })
   .describe("An edgemesh policy document.");
 
 export type PolicyDocumentInput = z.input<typeof PolicyDocument>;

@@ -37,6 +37,10 @@ export interface CompiledRoute {
   matches: CompiledMatch[];
   split: CompiledSplit;
   timeoutMs: number;
+  retry: CompiledRetry;
+  hedge?: CompiledHedge;
+  fault?: CompiledFault;
+  mirror?: CompiledMirror;
 }
 
 export interface CompiledEndpoint {
@@ -45,6 +49,11 @@ export interface CompiledEndpoint {
   url?: string;
   labels: Record<string, string>;
   weight: number;
+  /**
+   * Set to false by the control plane when active or passive health excludes the endpoint; such
+   * an endpoint is also left out of `subsets` (unless every member of a subset is excluded).
+   */
+  healthy?: boolean;
 }
 
 export interface ServiceSnapshot {
@@ -59,6 +68,10 @@ export interface ServiceSnapshot {
   /** Subset name -> indexes into `endpoints`. The implicit subset "*" holds every endpoint. */
   subsets: Record<string, number[]>;
   routes: CompiledRoute[];
+  loadBalancer: CompiledLoadBalancer;
+  circuitBreaker: CompiledCircuitBreaker;
+  outlierDetection: CompiledOutlierDetection;
+  retryBudget: CompiledRetryBudget;
 }
 
 /** The whole mesh compiled: one snapshot per service, without the control plane's counters. */
@@ -80,6 +93,20 @@ export interface SidecarCheckIn {
   colo: string;
   /** The generation the sidecar serves now, or 0 when it has none. */
   knownGeneration: number;
+  /** The policy version the sidecar serves now, or 0 when it has none. */
+  knownPolicyVersion?: number;
+  /** Passive health: what this isolate saw of each endpoint since its last check-in. */
+  outcomes?: EndpointOutcome[];
+}
+
+/** Outcome counts of one endpoint as one isolate saw them, sent in batches with the check-in. */
+export interface EndpointOutcome {
+  endpointId: string;
+  requests: number;
+  /** 5xx answers, timeouts and connect failures. */
+  failures: number;
+  latencyMsSum: number;
+  latencyMsMax: number;
 }
 
 /** The RPC surface of MeshControl that sidecars may use: types only, never the implementation. */
@@ -88,3 +115,83 @@ export interface MeshControlRpc {
 }
 
 export const ALL_ENDPOINTS_SUBSET = "*";
+
+// Resilience: the compiled form of policies/resilience.ts, defaults filled in, nothing optional
+// that the hot path would have to default again.
+
+export interface CompiledRetry {
+  /** Retries after the first try; 0 means none. */
+  attempts: number;
+  /** 0 means no per-try deadline: a try may use what is left of the route's. */
+  perTryTimeoutMs: number;
+  on5xx: boolean;
+  onGatewayError: boolean;
+  onConnectFailure: boolean;
+  onReset: boolean;
+  /** Further retriable statuses (short list). */
+  statusCodes: number[];
+  retryNonIdempotent: boolean;
+  maxBufferBytes: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  maxRetryAfterMs: number;
+}
+
+export interface CompiledHedge {
+  afterMs: number;
+}
+
+export interface CompiledFault {
+  delayPercent: number;
+  delayMs: number;
+  abortPercent: number;
+  abortStatus: number;
+  /** Lower-cased; empty means every request. */
+  headerName: string;
+  /** undefined: any value of the header. */
+  headerValue?: string;
+  bypassRetries: boolean;
+}
+
+export interface CompiledMirror {
+  percent: number;
+  /** "subset:<name>" or "service:<name>", for telemetry and debugging. */
+  target: string;
+  /** The endpoints shadows go to, copied so the sidecar needs no other service's snapshot. */
+  endpoints: CompiledEndpoint[];
+}
+
+export type LoadBalancerAlgorithm = "p2c-ewma" | "least-request" | "round-robin" | "weighted-random" | "consistent-hash";
+
+export interface CompiledLoadBalancer {
+  algorithm: LoadBalancerAlgorithm;
+  /** Set for consistent-hash; header names lower-cased. */
+  hashOn?: { kind: "header" | "cookie" | "query"; name: string };
+  maglevTableSize: number;
+  ewmaDecayMs: number;
+  errorPenaltyMs: number;
+  panicThresholdPercent: number;
+  localityPreference: boolean;
+  zoneLabel: string;
+}
+
+export interface CompiledCircuitBreaker {
+  maxConcurrent: number;
+  maxPending: number;
+}
+
+export interface CompiledOutlierDetection {
+  /** 0 disables. */
+  consecutive5xx: number;
+  /** 0 disables. */
+  consecutiveGatewayErrors: number;
+  baseEjectionMs: number;
+  maxEjectionMs: number;
+  maxEjectionPercent: number;
+}
+
+export interface CompiledRetryBudget {
+  percent: number;
+  minRetriesPerSecond: number;
+  windowMs: number;
+}

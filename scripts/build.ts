@@ -19,7 +19,13 @@ export const WORKER_ENTRIES: Record<string, string> = {
   "bookinfo-reviews": "examples/bookinfo/reviews.ts",
   "bookinfo-ratings": "examples/bookinfo/ratings.ts",
   "test-echo": "test/workers/echo.ts",
+  "test-flaky": "test/workers/flaky.ts",
+  "test-load-client": "test/workers/load-client.ts",
+  "test-health-target": "test/workers/health-target.ts",
   "bench-client": "scripts/bench/client-worker.ts",
+  "bench-propagation-client": "scripts/bench/propagation-client.ts",
+  "bench-upstream": "scripts/bench/upstream-worker.ts",
+  "bench-proxy": "scripts/bench/proxy-worker.ts",
 };
 
 export function distPath(worker: string): string {

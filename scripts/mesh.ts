@@ -5,6 +5,7 @@ import { Log, LogLevel, Miniflare, type WorkerOptions } from "miniflare";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { buildWorkers, distPath, ROOT } from "./build.ts";
+import { sidecarBindingName } from "../durable/bindings.ts";
 
 export const COMPATIBILITY_DATE = "2026-04-01";
 export const DEFAULT_ADMIN_TOKEN = "edgemesh-local-admin-token";
@@ -60,6 +61,8 @@ export interface MeshOptions {
   persistRoot?: string;
   /** Sidecar env overrides, e.g. SNAPSHOT_TTL_MS. */
   sidecarVars?: Record<string, string>;
+  /** Workers to expose on a socket of their own (free port); see `RunningMesh.directUrl`. */
+  exposeWorkers?: string[];
   verbose?: boolean;
 }
 
@@ -77,8 +80,11 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
     name: CONTROL_WORKER,
     ...(await scriptOf("control")),
     compatibilityDate: COMPATIBILITY_DATE,
-    bindings: { MESH_NAME: topology.mesh, EDGEMESH_ADMIN_TOKEN: token },
+    // EDGEMESH_CONTROL_FAULTS enables the control plane's fault switch: local meshes only.
+    bindings: { MESH_NAME: topology.mesh, EDGEMESH_ADMIN_TOKEN: token, EDGEMESH_CONTROL_FAULTS: "true" },
     durableObjects: { MESH_CONTROL: { className: "MeshControl", useSQLite: true } },
+    // MeshControl health-checks binding endpoints through their service's sidecar.
+    serviceBindings: Object.fromEntries(Object.keys(topology.services).map((s) => [sidecarBindingName(s), sidecarName(s)])),
     unsafeDirectSockets: [{ host: opts.host ?? "127.0.0.1", port: opts.controlPort ?? 0 }],
   };
   const sidecarScript = await scriptOf("sidecar");
@@ -112,8 +118,12 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
       serviceBindings: w.serviceBindings,
     });
   }
+  const all = [...sidecars, control, ...instances, ...extras];
+  for (const w of all) {
+    if (w.name && opts.exposeWorkers?.includes(w.name)) w.unsafeDirectSockets = [{ host: opts.host ?? "127.0.0.1", port: 0 }];
+  }
   // The first Worker is Miniflare's entry: the first service's sidecar.
-  return [...sidecars, control, ...instances, ...extras];
+  return all;
 }
 
 export interface RunningMesh {
@@ -121,6 +131,8 @@ export interface RunningMesh {
   /** The entry service through its sidecar. */
   url: URL;
   controlUrl: URL;
+  /** The socket of a Worker named in `exposeWorkers`. */
+  directUrl(worker: string): Promise<URL>;
   adminToken: string;
   /** Calls the admin API with the token. */
   admin(pathname: string, init?: RequestInit): Promise<Response>;
@@ -150,6 +162,7 @@ export async function startMesh(opts: MeshOptions): Promise<RunningMesh> {
     mf,
     url,
     controlUrl,
+    directUrl: (worker) => mf.unsafeGetDirectURL(worker),
     adminToken: token,
     admin,
     applyPolicy: (document, expectedVersion) =>

@@ -2,7 +2,9 @@
 // MeshControl Durable Object, which it also exports.
 import { Hono, type Context } from "hono";
 import { Endpoint, jsonPath, policyJsonSchema, validatePolicy } from "../../policies/schema.ts";
-import type { ApplyResult, MeshControl } from "../../durable/mesh-control.ts";
+import type { ApplyResult, ControlFault, MeshControl } from "../../durable/mesh-control.ts";
+import { LeaseTtlMs } from "../../policies/health.ts";
+import { MESH_EVENT_TYPES } from "../../durable/events.ts";
 import { hasAdminToken } from "./auth.ts";
 
 export { MeshControl } from "../../durable/mesh-control.ts";
@@ -12,6 +14,8 @@ export interface ControlEnv {
   /** The mesh used when a call names none (`?mesh=`). */
   MESH_NAME: string;
   EDGEMESH_ADMIN_TOKEN: string;
+  /** "true" enables PUT /v1/debug/fault (local and test meshes only). */
+  EDGEMESH_CONTROL_FAULTS?: string;
 }
 
 type Env = { Bindings: ControlEnv };
@@ -38,7 +42,8 @@ function meshName(c: Ctx): string {
 }
 
 /** The object's methods as declared; the stub's generic RPC types are too deep for tsc here. */
-type MeshControlApi = Pick<MeshControl, "apply" | "rollback" | "getPolicy" | "history" | "diff" | "activeVersion" | "register" | "deregister" | "registry" | "serviceSnapshot" | "sidecarsSeen">;
+type MeshControlApi = Pick<MeshControl, "apply" | "rollback" | "getPolicy" | "history" | "diff" | "activeVersion" | "register" | "deregister" | "registry" | "serviceSnapshot" | "sidecarsSeen"
+  | "heartbeat" | "healthStatus" | "healthHistory" | "events" | "syncStatus" | "setFault" | "fetch">;
 
 function control(c: Ctx): MeshControlApi {
   const ns = c.env.MESH_CONTROL;
@@ -125,17 +130,49 @@ app.post("/v1/policy/rollback", async (c) => {
 
 app.get("/v1/registry", async (c) => c.json(await control(c).registry()));
 
+/** Reads an optional `leaseTtlMs` from a registration or heartbeat body. */
+function leaseTtl(value: unknown): { ok: true; leaseTtlMs: number | undefined } | { ok: false; errors: { path: string; message: string }[] } {
+  const raw = value !== null && typeof value === "object" ? (value as { leaseTtlMs?: unknown }).leaseTtlMs : undefined;
+  if (raw === undefined) return { ok: true, leaseTtlMs: undefined };
+  const parsed = LeaseTtlMs.safeParse(raw);
+  return parsed.success
+    ? { ok: true, leaseTtlMs: parsed.data }
+    : { ok: false, errors: parsed.error.issues.map((i) => ({ path: jsonPath(["leaseTtlMs", ...i.path]), message: i.message })) };
+}
+
+app.get("/v1/registry/conflicts", async (c) => c.json({ conflicts: (await control(c).registry()).conflicts }));
+
 app.post("/v1/registry/:service", async (c) => {
   const body = await readJson(c);
   if (!body.ok) return body.response;
-  const parsed = Endpoint.safeParse(body.value);
-  if (!parsed.success) {
-    return c.json({ error: "endpoint rejected", errors: parsed.error.issues.map((i) => ({ path: jsonPath(i.path), message: i.message })) }, 400);
+  const { leaseTtlMs: _lease, ...fields } = (body.value ?? {}) as Record<string, unknown>;
+  const lease = leaseTtl(body.value);
+  const parsed = Endpoint.safeParse(fields);
+  if (!parsed.success || !lease.ok) {
+    const errors = [
+      ...(parsed.success ? [] : parsed.error.issues.map((i) => ({ path: jsonPath(i.path), message: i.message }))),
+      ...(lease.ok ? [] : lease.errors),
+    ];
+    return c.json({ error: "registration rejected", errors }, 400);
   }
   const { id, binding, url, labels, weight } = parsed.data;
   const endpoint = { id, labels, weight, ...(binding !== undefined ? { binding } : {}), ...(url !== undefined ? { url: url.replace(/\/+$/, "") } : {}) };
-  const result = await control(c).register(c.req.param("service"), endpoint);
+  const result = await control(c).register(c.req.param("service"), endpoint, lease.leaseTtlMs);
   return result.ok ? c.json(result, 201) : c.json({ error: result.message }, 409);
+});
+
+app.post("/v1/registry/:service/:id/heartbeat", async (c) => {
+  const text = await c.req.text();
+  let value: unknown = {};
+  try {
+    if (text.trim()) value = JSON.parse(text);
+  } catch (err) {
+    return c.json({ error: "the body is not valid JSON", detail: (err as Error).message }, 400);
+  }
+  const lease = leaseTtl(value);
+  if (!lease.ok) return c.json({ error: "heartbeat rejected", errors: lease.errors }, 400);
+  const result = await control(c).heartbeat(c.req.param("service"), c.req.param("id"), lease.leaseTtlMs);
+  return result.ok ? c.json(result) : c.json({ error: result.message }, 404);
 });
 
 app.delete("/v1/registry/:service/:id", async (c) => {
@@ -149,6 +186,73 @@ app.get("/v1/snapshot/:service", async (c) => {
 });
 
 app.get("/v1/sidecars", async (c) => c.json(await control(c).sidecarsSeen()));
+
+app.get("/v1/sync", async (c) => {
+  const raw = c.req.query("generation");
+  const generation = raw === undefined ? undefined : Number(raw);
+  if (generation !== undefined && !Number.isInteger(generation)) return c.json({ error: "?generation must be a generation number (from an apply or register answer)" }, 400);
+  return c.json(await control(c).syncStatus(generation));
+});
+
+app.get("/v1/health", async (c) => c.json(await control(c).healthStatus(c.req.query("service"))));
+
+app.get("/v1/health/history", async (c) => {
+  const limit = c.req.query("limit");
+  return c.json({
+    transitions: await control(c).healthHistory({
+      service: c.req.query("service"),
+      endpointId: c.req.query("endpoint"),
+      limit: limit === undefined ? undefined : Number(limit),
+    }),
+  });
+});
+
+/** `?types=a,b`: undefined for all types, "bad" with the unknown ones named. */
+function typesParam(c: Ctx): string[] | undefined | { bad: string[] } {
+  const raw = c.req.query("types");
+  if (!raw) return undefined;
+  const types = raw.split(",").map((t) => t.trim()).filter(Boolean);
+  const unknown = types.filter((t) => !(MESH_EVENT_TYPES as string[]).includes(t));
+  return unknown.length > 0 ? { bad: unknown } : types;
+}
+
+const badTypes = (c: Ctx, bad: string[]) => c.json({ error: `unknown event types: ${bad.join(", ")}; known: ${MESH_EVENT_TYPES.join(", ")}` }, 400);
+
+app.get("/v1/events", async (c) => {
+  const since = Number(c.req.query("since") ?? 0);
+  const limit = Number(c.req.query("limit") ?? 1000);
+  if (!Number.isInteger(since) || !Number.isInteger(limit)) return c.json({ error: "?since and ?limit must be integers" }, 400);
+  const types = typesParam(c);
+  if (types && "bad" in types) return badTypes(c, types.bad);
+  return c.json(await control(c).events(since, limit, types));
+});
+
+app.get("/v1/watch", async (c) => {
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+    return c.json({ error: "the watch stream is a WebSocket: connect with Upgrade: websocket (or poll GET /v1/events?since=<seq>)" }, 426);
+  }
+  const types = typesParam(c);
+  if (types && "bad" in types) return badTypes(c, types.bad);
+  const target = new URL("https://mesh-control/watch");
+  for (const name of ["since", "types"]) {
+    const value = c.req.query(name);
+    if (value !== undefined) target.searchParams.set(name, value);
+  }
+  return control(c).fetch(new Request(target, { headers: c.req.raw.headers }));
+});
+
+app.put("/v1/debug/fault", async (c) => {
+  const body = await readJson(c);
+  if (!body.ok) return body.response;
+  const v = body.value as Partial<ControlFault> | null;
+  const mode = v?.snapshot;
+  const delayMs = v?.delayMs ?? 0;
+  if ((mode !== "ok" && mode !== "fail" && mode !== "slow") || !Number.isInteger(delayMs) || delayMs < 0 || delayMs > 600_000) {
+    return c.json({ error: 'give { "snapshot": "ok" | "fail" | "slow", "delayMs": 0-600000 }' }, 400);
+  }
+  const result = await control(c).setFault({ snapshot: mode, delayMs });
+  return result.ok ? c.json(result) : c.json({ error: result.message }, 403);
+});
 
 app.notFound((c) => c.json({ error: `no such admin route: ${c.req.method} ${c.req.path}` }, 404));
 app.onError((err, c) => c.json({ error: "control plane error", detail: err.message }, 500));

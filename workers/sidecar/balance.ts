@@ -1,12 +1,232 @@
-// Endpoint selection within a subset. Per-isolate state is plain data in a module global, keyed
-// by the subset's member list so a new snapshot starts fresh and old state is collected with it.
+// Endpoint selection within a subset: peak-EWMA power of two choices (default), least-request P2C,
+// round robin, weighted random and Maglev consistent hashing, with locality preference and a
+// panic threshold. Per-isolate state (outstanding requests, latency estimates, counters, compiled
+// tables) is plain data in module globals; tables are keyed by the snapshot's member arrays, so a
+// new snapshot starts fresh and old tables are collected with it.
+import type { CompiledEndpoint, CompiledLoadBalancer } from "../../policies/snapshot.ts";
+import { buildMaglevTable, maglevSlot } from "./maglev.ts";
+
+/** Load of one endpoint as this isolate sees it. */
+export interface EndpointLoad {
+  /** Peak-EWMA latency estimate (ms) as of `sampledAtMs`. */
+  ewmaMs: number;
+  sampledAtMs: number;
+  /** Tries in flight. */
+  outstanding: number;
+  /** Tries sent since the isolate started, and when the last one was: for the debug endpoint. */
+  tries: number;
+  lastTryAtMs: number;
+}
+
+const loads = new Map<string, EndpointLoad>();
+
+export function loadOf(endpointId: string): EndpointLoad {
+  let load = loads.get(endpointId);
+  if (!load) {
+    load = { ewmaMs: 0, sampledAtMs: 0, outstanding: 0, tries: 0, lastTryAtMs: 0 };
+    loads.set(endpointId, load);
+  }
+  return load;
+}
+
+export function allLoads(): ReadonlyMap<string, EndpointLoad> {
+  return loads;
+}
+
+export function tryStarted(load: EndpointLoad, nowMs: number): void {
+  load.outstanding++;
+  load.tries++;
+  load.lastTryAtMs = nowMs;
+}
+
+/**
+ * A try ended. Peak EWMA (Finagle, Linkerd): a sample above the estimate replaces it at once, a
+ * lower one is blended in with a weight that decays with the time since the last sample. A failed
+ * try counts as at least `errorPenaltyMs`, so a fast-failing endpoint does not look attractive.
+ */
+export function tryEnded(load: EndpointLoad, latencyMs: number, failed: boolean, lb: CompiledLoadBalancer, nowMs: number): void {
+  if (load.outstanding > 0) load.outstanding--;
+  const sample = failed ? Math.max(latencyMs, lb.errorPenaltyMs) : latencyMs;
+  if (sample > load.ewmaMs || load.sampledAtMs === 0) load.ewmaMs = sample;
+  else {
+    const w = Math.exp(-Math.max(0, nowMs - load.sampledAtMs) / lb.ewmaDecayMs);
+    load.ewmaMs = load.ewmaMs * w + sample * (1 - w);
+  }
+  load.sampledAtMs = nowMs;
+}
+
+/** A try that never produced a latency sample (cancelled, or an injected fault). */
+export function tryAbandoned(load: EndpointLoad): void {
+  if (load.outstanding > 0) load.outstanding--;
+}
+
+/** The estimate decays towards 0 while idle, so an endpoint that was slow once gets tried again. */
+function ewmaCost(load: EndpointLoad, weight: number, lb: CompiledLoadBalancer, nowMs: number): number {
+  const idleMs = Math.max(0, nowMs - load.sampledAtMs);
+  const ewma = load.sampledAtMs === 0 ? 0 : load.ewmaMs * Math.exp(-idleMs / lb.ewmaDecayMs);
+  return ((ewma + 1) * (load.outstanding + 1)) / weight;
+}
+
+export interface PickRequest {
+  nowMs: number;
+  /** Independent numbers in [0, 1). */
+  random: () => number;
+  /** Endpoints already tried by this request: avoided while others remain. */
+  exclude: readonly number[];
+  /** undefined when every endpoint is available (the fast path); otherwise not ejected and healthy. */
+  available: ((index: number) => boolean) | undefined;
+  /** The consistent-hash key, when the algorithm uses one and the request has it. */
+  hashKey: string | undefined;
+  /** The request's colo, for locality preference; "" when unknown. */
+  colo: string;
+}
 
 const roundRobinNext = new WeakMap<readonly number[], number>();
 
-/** Round robin over a subset's members (indexes into the snapshot's endpoints); -1 when empty. */
+/** Plain round robin over a subset's members, without load or availability; -1 when empty. */
 export function pickEndpoint(members: readonly number[] | undefined): number {
   if (!members || members.length === 0) return -1;
   const next = roundRobinNext.get(members) ?? 0;
   roundRobinNext.set(members, next + 1 >= members.length ? 0 : next + 1);
   return members[next]!;
+}
+const cumulativeWeights = new WeakMap<readonly number[], Float64Array>();
+const maglevTables = new WeakMap<readonly number[], Int32Array>();
+const localMembers = new WeakMap<readonly number[], Map<string, number[]>>();
+
+function localOf(members: readonly number[], endpoints: readonly CompiledEndpoint[], lb: CompiledLoadBalancer, colo: string): number[] {
+  let byColo = localMembers.get(members);
+  if (!byColo) {
+    byColo = new Map();
+    localMembers.set(members, byColo);
+  }
+  let local = byColo.get(colo);
+  if (!local) {
+    local = members.filter((i) => endpoints[i]!.labels[lb.zoneLabel] === colo);
+    byColo.set(colo, local);
+  }
+  return local;
+}
+
+function countAvailable(list: readonly number[], available: (i: number) => boolean): number {
+  let n = 0;
+  for (let k = 0; k < list.length; k++) if (available(list[k]!)) n++;
+  return n;
+}
+
+/**
+ * Picks an endpoint index (into `endpoints`) from `members`, or -1 when there are none. Ejected
+ * and unhealthy endpoints are skipped unless fewer than the panic threshold remain, and tried ones
+ * are avoided while any other is left.
+ */
+export function chooseEndpoint(lb: CompiledLoadBalancer, endpoints: readonly CompiledEndpoint[], members: readonly number[] | undefined, req: PickRequest): number {
+  if (!members || members.length === 0) return -1;
+  let candidates: readonly number[] = members;
+  let available = req.available;
+
+  if (lb.localityPreference && req.colo !== "") {
+    const local = localOf(members, endpoints, lb, req.colo);
+    if (local.length > 0 && local.length < members.length && (!available || countAvailable(local, available) > 0)) candidates = local;
+  }
+  // Panic: when too few are available, balancing over the few would overload them; use all.
+  if (available && countAvailable(candidates, available) * 100 < lb.panicThresholdPercent * candidates.length) available = undefined;
+
+  if (available || req.exclude.length > 0) {
+    const ok = (i: number) => (!available || available(i)) && !req.exclude.includes(i);
+    let filtered = candidates.filter(ok);
+    if (filtered.length === 0) filtered = available ? candidates.filter((i) => available!(i)) : [];
+    if (filtered.length === 0) filtered = candidates as number[];
+    if (filtered.length !== candidates.length) return pickFrom(lb, endpoints, members, filtered, req, ok);
+  }
+  return pickFrom(lb, endpoints, members, candidates, req, undefined);
+}
+
+function pickFrom(
+  lb: CompiledLoadBalancer,
+  endpoints: readonly CompiledEndpoint[],
+  members: readonly number[],
+  list: readonly number[],
+  req: PickRequest,
+  ok: ((i: number) => boolean) | undefined,
+): number {
+  if (list.length === 1) return list[0]!;
+  switch (lb.algorithm) {
+    case "round-robin": {
+      // The counter belongs to the subset, not the filtered list, so retries keep rotating.
+      const next = roundRobinNext.get(members) ?? 0;
+      roundRobinNext.set(members, next + 1 >= 1e9 ? 0 : next + 1);
+      return list[next % list.length]!;
+    }
+    case "weighted-random":
+      return weightedRandom(endpoints, list, req.random());
+    case "least-request":
+      return powerOfTwo(list, req, (i) => (loadOf(endpoints[i]!.id).outstanding + 1) / endpoints[i]!.weight);
+    case "consistent-hash":
+      if (req.hashKey !== undefined) return consistentHash(lb, endpoints, members, req.hashKey, ok);
+      return powerOfTwo(list, req, (i) => ewmaCost(loadOf(endpoints[i]!.id), endpoints[i]!.weight, lb, req.nowMs));
+    default:
+      return powerOfTwo(list, req, (i) => ewmaCost(loadOf(endpoints[i]!.id), endpoints[i]!.weight, lb, req.nowMs));
+  }
+}
+
+function powerOfTwo(list: readonly number[], req: PickRequest, cost: (i: number) => number): number {
+  const n = list.length;
+  const a = Math.floor(req.random() * n);
+  let b = Math.floor(req.random() * (n - 1));
+  if (b >= a) b++;
+  const ia = list[a]!;
+  const ib = list[b]!;
+  return cost(ib) < cost(ia) ? ib : ia;
+}
+
+function weightedRandom(endpoints: readonly CompiledEndpoint[], list: readonly number[], random: number): number {
+  let cumulative = cumulativeWeights.get(list);
+  if (!cumulative) {
+    cumulative = new Float64Array(list.length);
+    let total = 0;
+    for (let k = 0; k < list.length; k++) cumulative[k] = total += endpoints[list[k]!]!.weight;
+    cumulativeWeights.set(list, cumulative);
+  }
+  const r = random * cumulative[cumulative.length - 1]!;
+  let lo = 0;
+  let hi = cumulative.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (r < cumulative[mid]!) hi = mid;
+    else lo = mid + 1;
+  }
+  return list[lo]!;
+}
+
+/** Maglev over the whole subset, so keys stay put while endpoints come and go; skips forward past unusable ones. */
+function consistentHash(lb: CompiledLoadBalancer, endpoints: readonly CompiledEndpoint[], members: readonly number[], key: string, ok: ((i: number) => boolean) | undefined): number {
+  let table = maglevTables.get(members);
+  if (!table) {
+    table = buildMaglevTable(members.map((i) => endpoints[i]!.id), lb.maglevTableSize);
+    maglevTables.set(members, table);
+  }
+  const size = table.length;
+  const start = maglevSlot(key, size);
+  const first = members[table[start]!]!;
+  if (!ok || ok(first)) return first;
+  for (let step = 1; step < size; step++) {
+    const candidate = members[table[(start + step) % size]!]!;
+    if (ok(candidate)) return candidate;
+  }
+  return first;
+}
+
+/** The hash key of a request: a header, a cookie or a query parameter. */
+export function hashKeyOf(lb: CompiledLoadBalancer, headers: Headers, query: () => URLSearchParams): string | undefined {
+  const on = lb.hashOn;
+  if (!on) return undefined;
+  if (on.kind === "header") return headers.get(on.name) ?? undefined;
+  if (on.kind === "query") return query().get(on.name) ?? undefined;
+  const cookie = headers.get("cookie");
+  if (cookie === null) return undefined;
+  for (const part of cookie.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === on.name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
 }

@@ -1,12 +1,22 @@
 // The sidecar: one per service, the same code for every service. This file only composes the
 // pipeline stages; each stage is its own module with its own tests.
 import type { MeshControlRpc } from "../../policies/snapshot.ts";
-import { pickEndpoint } from "./balance.ts";
-import { forward, upstreamFor } from "./forward.ts";
+import { allLoads, hashKeyOf } from "./balance.ts";
+import { planBody, type BodyPlan } from "./body.ts";
+import { admit, newBreaker, release } from "./breaker.ts";
+import { budgetStatus, newRetryBudget } from "./budget.ts";
+import { decideFault, faultApplies, faultResponse } from "./fault.ts";
+import { upstreamFor } from "./forward.ts";
+import { mirrorStats, pickMirrorEndpoint, sendShadow, shouldMirror } from "./mirror.ts";
+import { newOutlierState, outlierReport } from "./outlier.ts";
+import { proxy, type ResilienceState } from "./proxy.ts";
+import { mayRetryMethod } from "./retry.ts";
 import { matchRoute, type RequestFacts } from "./match.ts";
 import { DEBUG_HEADER, meshError } from "./responses.ts";
 import { currentSnapshot, snapshotStatus, type SnapshotSource } from "./snapshot-cache.ts";
 import { pickSubset } from "./split.ts";
+import { probeBinding } from "./probe.ts";
+import { recordOutcome } from "./report.ts";
 
 export interface SidecarEnv {
   SERVICE_NAME: string;
@@ -22,6 +32,11 @@ export interface SidecarEnv {
 
 const DEBUG_PREFIX = "/__edgemesh/";
 
+// Per-isolate resilience state of this sidecar's service: plain data, never I/O objects.
+const resilience: ResilienceState = { outliers: newOutlierState(), budget: newRetryBudget() };
+const breaker = newBreaker();
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 function sourceFor(env: SidecarEnv, request: Request): SnapshotSource {
   return {
     meshName: env.MESH_NAME,
@@ -33,7 +48,7 @@ function sourceFor(env: SidecarEnv, request: Request): SnapshotSource {
   };
 }
 
-function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response {
+function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | Promise<Response> {
   if (env.EDGEMESH_ADMIN_TOKEN && request.headers.get("authorization") !== `Bearer ${env.EDGEMESH_ADMIN_TOKEN}`) {
     return meshError(401, "x-edgemesh-denied-by", "admin-token-required");
   }
@@ -54,7 +69,19 @@ function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response {
   if (url.pathname === `${DEBUG_PREFIX}snapshot`) {
     return Response.json(snapshotStatus().loaded?.snapshot ?? null);
   }
-  return meshError(404, "x-edgemesh-error", "unknown-debug-endpoint", { known: [`${DEBUG_PREFIX}status`, `${DEBUG_PREFIX}snapshot`] });
+  if (url.pathname === `${DEBUG_PREFIX}outliers`) return Response.json(outlierReport(resilience.outliers, Date.now()));
+  if (url.pathname === `${DEBUG_PREFIX}resilience`) {
+    const snapshot = snapshotStatus().loaded?.snapshot;
+    return Response.json({
+      breaker: { active: breaker.active, pending: breaker.pending, rejectedPending: breaker.rejectedPending },
+      retryBudget: snapshot ? budgetStatus(resilience.budget, snapshot.retryBudget, Date.now()) : null,
+      endpointLoads: Object.fromEntries(allLoads()),
+      mirror: mirrorStats,
+    });
+  }
+  // The control plane's health checks of binding endpoints (see probe.ts).
+  if (url.pathname === `${DEBUG_PREFIX}probe`) return probeBinding(url, env as unknown as Record<string, unknown>);
+  return meshError(404, "x-edgemesh-error", "unknown-debug-endpoint", { known: [`${DEBUG_PREFIX}status`, `${DEBUG_PREFIX}snapshot`, `${DEBUG_PREFIX}outliers`, `${DEBUG_PREFIX}resilience`] });
 }
 
 async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext): Promise<Response> {
@@ -72,19 +99,65 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
   if (!matched) return meshError(404, "x-edgemesh-no-route", "no-route-matched", { service: snapshot.service });
   const route = matched.route;
 
+  const startedMs = Date.now();
+  const bindings = env as unknown as Record<string, unknown>;
+  const fault = route.fault;
+  const faultTargeted = fault !== undefined && faultApplies(fault, request.headers);
+  if (faultTargeted && fault!.bypassRetries) {
+    // Istio's way, when the policy asks for it: the fault answers for the whole request.
+    const decision = decideFault(fault!, Math.random);
+    if (decision.delayMs > 0) await sleep(decision.delayMs);
+    if (decision.abortStatus > 0) return faultResponse(decision.abortStatus);
+  }
+
   const subset = pickSubset(route.split);
-  const index = pickEndpoint(snapshot.subsets[subset]);
-  if (index < 0) return meshError(503, "x-edgemesh-error", "no-endpoint", { route: route.name, subset });
-  const endpoint = snapshot.endpoints[index]!;
+  const members = snapshot.subsets[subset] ?? [];
+  // Buffer the body only when something may replay it: a retry, a hedge or a mirror.
+  const replayWanted = route.mirror !== undefined || ((route.retry.attempts > 0 || route.hedge !== undefined) && mayRetryMethod(route.retry, request.method));
+  const body: BodyPlan = !request.body ? { kind: "none" }
+    : replayWanted ? await planBody(request.body, request.headers.get("content-length"), route.retry.maxBufferBytes)
+    : { kind: "stream", stream: request.body };
 
-  const upstream = upstreamFor(endpoint, env as unknown as Record<string, unknown>);
-  if (typeof upstream === "string") return meshError(502, "x-edgemesh-error", "missing-binding", { detail: upstream });
+  if (route.mirror && shouldMirror(route.mirror, Math.random())) {
+    if (body.kind === "stream") mirrorStats.skippedUnbuffered++;
+    else {
+      const shadowEndpoint = pickMirrorEndpoint(route.mirror);
+      const target = upstreamFor(shadowEndpoint, bindings);
+      if (typeof target === "string") mirrorStats.failed++;
+      else ctx.waitUntil(sendShadow(target, shadowEndpoint, url, request.method, request.headers, body.kind === "buffered" ? body.bytes : null, route.timeoutMs));
+    }
+  }
 
-  const result = await forward(upstream, request, url, endpoint, route.timeoutMs);
-  let response: Response;
-  if (result.kind === "response") response = result.response;
-  else if (result.kind === "timeout") response = meshError(504, "x-edgemesh-timeout", "route-timeout", { route: route.name, timeoutMs: route.timeoutMs });
-  else response = meshError(502, "x-edgemesh-error", "connect-failure", { endpoint: endpoint.id, detail: result.error });
+  const admission = admit(breaker, snapshot.circuitBreaker);
+  if (admission.kind === "rejected") {
+    return meshError(503, "x-edgemesh-overloaded", admission.reason, { maxConcurrent: snapshot.circuitBreaker.maxConcurrent, maxPending: snapshot.circuitBreaker.maxPending });
+  }
+  if (admission.kind === "queued") {
+    const granted = await Promise.race([admission.granted.then(() => true), sleep(route.timeoutMs).then(() => false)]);
+    if (!granted && admission.cancel()) {
+      return meshError(503, "x-edgemesh-overloaded", "pending-timeout", { maxConcurrent: snapshot.circuitBreaker.maxConcurrent, waitedMs: route.timeoutMs });
+    }
+  }
+  let result;
+  try {
+    result = await proxy(
+      {
+        snapshot, route, members, env: bindings, url, body, startedMs,
+        method: request.method,
+        headers: request.headers,
+        colo: (request.cf?.colo as string | undefined) ?? "",
+        hashKey: hashKeyOf(snapshot.loadBalancer, request.headers, facts.query),
+        faultTargeted: faultTargeted && !fault!.bypassRetries,
+        // Passive health: counted here, sent to the control plane in a batch with the next check-in.
+        onTryEnded: recordOutcome,
+      },
+      resilience,
+    );
+  } finally {
+    release(breaker);
+  }
+  let response = result.response;
+  const endpointId = result.endpoint >= 0 ? snapshot.endpoints[result.endpoint]!.id : "";
 
   if (request.headers.get(DEBUG_HEADER) !== null) {
     response = new Response(response.body, response);
@@ -92,7 +165,10 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     h.set("x-edgemesh-service", snapshot.service);
     h.set("x-edgemesh-route", route.name);
     h.set("x-edgemesh-subset", subset);
-    h.set("x-edgemesh-endpoint", endpoint.id);
+    h.set("x-edgemesh-endpoint", endpointId);
+    h.set("x-edgemesh-attempts", String(result.tries));
+    if (result.hedged) h.set("x-edgemesh-hedged", "1");
+    if (result.retryStoppedBy) h.set("x-edgemesh-retry-stopped-by", result.retryStoppedBy);
     h.set("x-edgemesh-snapshot-version", String(snapshot.policyVersion));
     h.set("x-edgemesh-snapshot-generation", String(snapshot.generation));
   }

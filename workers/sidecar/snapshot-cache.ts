@@ -3,12 +3,14 @@
 // the control plane is slow or down. Only a cold isolate waits, and it tries the Cache API first.
 import type { MeshControlRpc, ServiceSnapshot, SnapshotReply } from "../../policies/snapshot.ts";
 import { prepareRoutes, type PreparedRoute } from "./match.ts";
+import { restoreOutcomes, takeOutcomes } from "./report.ts";
 
 export interface LoadedSnapshot {
   snapshot: ServiceSnapshot;
   routes: PreparedRoute[];
   /** Date.now() of the last successful check against the control plane (or the cache load). */
   checkedAtMs: number;
+  /** "cache": loaded from the Cache API and not yet confirmed by the control plane. */
   source: "control" | "cache";
 }
 
@@ -70,13 +72,29 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** One check-in: asks for a newer snapshot and hands over the passive health counts since the last. */
 async function askControl(src: SnapshotSource, timeoutMs: number): Promise<SnapshotReply> {
-  const known = state.loaded?.snapshot.generation ?? 0;
-  return withTimeout(
-    src.control().snapshot({ service: src.serviceName, isolateId: isolateId(), colo: src.colo, knownGeneration: known }),
-    timeoutMs,
-    "control plane snapshot call",
-  );
+  const known = state.loaded?.snapshot;
+  const outcomes = takeOutcomes();
+  try {
+    return await withTimeout(
+      src.control().snapshot({
+        service: src.serviceName,
+        isolateId: isolateId(),
+        colo: src.colo,
+        knownGeneration: known?.generation ?? 0,
+        knownPolicyVersion: known?.policyVersion ?? 0,
+        ...(outcomes.length > 0 ? { outcomes } : {}),
+      }),
+      timeoutMs,
+      "control plane snapshot call",
+    );
+  } catch (err) {
+    // A call that failed outright delivered nothing: carry the counts to the next check-in. A call
+    // that only timed out may still land, so its counts are dropped rather than counted twice.
+    if (!(err instanceof Error && err.message.includes("took longer than"))) restoreOutcomes(outcomes);
+    throw err;
+  }
 }
 
 function remember(error: unknown): void {
@@ -108,6 +126,8 @@ async function revalidate(src: SnapshotSource, waitUntil: (p: Promise<unknown>) 
       waitUntil(saveToCache(src, reply.snapshot));
     } else if (reply.status === "not-modified" && state.loaded) {
       state.loaded.checkedAtMs = now;
+      // A snapshot from the cache that the control plane confirms as current counts as its own.
+      state.loaded.source = "control";
     } else if (reply.status === "unknown-service") {
       throw new Error(`the control plane has no service "${src.serviceName}" (known: ${reply.services.join(", ") || "none"})`);
     }

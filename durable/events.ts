@@ -1,0 +1,37 @@
+// The typed events of the watch stream (/v1/watch) and the event log (/v1/events). Every change
+// to the registry, health and policy becomes one event with a sequence number; the log is kept in
+// MeshControl's SQLite so a client that reconnects with its last sequence misses nothing.
+
+export interface MeshEventData {
+  "policy.applied": { version: number; generation: number; author: string; message: string };
+  "policy.rolled-back": { version: number; generation: number; restoredVersion: number; author: string };
+  "endpoint.registered": { service: string; endpointId: string; leaseTtlMs: number; expiresAtMs: number; renewed: boolean };
+  "endpoint.deregistered": { service: string; endpointId: string };
+  "endpoint.expired": { service: string; endpointId: string; lastHeartbeatMs: number; leaseTtlMs: number };
+  "health.changed": { service: string; endpointId: string; source: "active" | "passive"; from: string; to: string; reason: string };
+  "snapshot.served": { service: string; isolateId: string; colo: string; generation: number; policyVersion: number };
+}
+
+export type MeshEventType = keyof MeshEventData;
+
+export const MESH_EVENT_TYPES: MeshEventType[] = [
+  "policy.applied", "policy.rolled-back", "endpoint.registered", "endpoint.deregistered", "endpoint.expired", "health.changed", "snapshot.served",
+];
+
+export type MeshEvent = { [T in MeshEventType]: { seq: number; atMs: number; type: T; data: MeshEventData[T] } }[MeshEventType];
+
+/** The first message on a watch connection: where the replay starts and whether events were lost. */
+export interface WatchHello {
+  type: "watch.hello";
+  /** The client's last sequence (0 for none); events after it follow. */
+  since: number;
+  /** The newest sequence at connect time. */
+  latestSeq: number;
+  /** The oldest sequence still kept; events before it were pruned. */
+  oldestSeq: number;
+  /** True when events between `since` and `oldestSeq` were pruned: the client must resync. */
+  gap: boolean;
+}
+
+/** How many events the log keeps; older ones are pruned. */
+export const EVENT_LOG_LIMIT = 10_000;

@@ -1,0 +1,65 @@
+// Helpers for the control-plane integration tests: admin calls as JSON and the watch stream.
+import { CONTROL_WORKER, type RunningMesh } from "../scripts/mesh.ts";
+
+export async function adminJson(mesh: RunningMesh, path: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number; body: any }> {
+  const { json, ...rest } = init;
+  const res = await mesh.admin(path, json === undefined ? rest : { ...rest, headers: { "content-type": "application/json" }, body: JSON.stringify(json) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+export interface Watch {
+  messages: any[];
+  /** Resolves once `predicate` holds for the messages received so far. */
+  until(predicate: (messages: any[]) => boolean, timeoutMs?: number): Promise<any[]>;
+  close(): void;
+}
+
+/** Opens the watch stream (optionally from a sequence) over the real admin route. */
+export async function openWatch(mesh: RunningMesh, query = ""): Promise<Watch> {
+  const control = await mesh.mf.getWorker(CONTROL_WORKER);
+  const res = (await control.fetch(`http://control.test/v1/watch${query}`, {
+    headers: { upgrade: "websocket", authorization: `Bearer ${mesh.adminToken}` },
+  })) as unknown as Response & { webSocket: WebSocket | null };
+  if (res.status !== 101 || !res.webSocket) throw new Error(`watch refused: ${res.status} ${await res.text()}`);
+  const ws = res.webSocket as WebSocket & { accept(): void };
+  const messages: any[] = [];
+  const waiters = new Set<() => void>();
+  ws.addEventListener("message", (e: MessageEvent) => {
+    messages.push(JSON.parse(String(e.data)));
+    for (const w of waiters) w();
+  });
+  ws.accept();
+  return {
+    messages,
+    until(predicate, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (!predicate(messages)) return;
+          waiters.delete(check);
+          clearTimeout(timer);
+          resolve(messages);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`watch: condition not met within ${timeoutMs} ms; got ${JSON.stringify(messages.map((m) => m.type ?? m))}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+    close: () => ws.close(1000, "done"),
+  };
+}
+
+/** Polls `read` until `predicate` holds, or throws with the last value after `timeoutMs`. */
+export async function eventually<T>(read: () => Promise<T>, predicate: (value: T) => boolean, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T = await read();
+  while (!predicate(last)) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last).slice(0, 2000)}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+    last = await read();
+  }
+  return last;
+}

@@ -1,0 +1,185 @@
+// Endpoint health on the real runtime: active checks from MeshControl's alarm against binding
+// endpoints (through the sidecar) and URL endpoints (Node servers), thresholds in both directions,
+// history, alarm rescheduling, and passive health from the sidecars' batched reports.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { instanceName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
+import { adminJson, eventually } from "../control-helpers.ts";
+import { nodeServer, sidecar, sleep, tally, type Fetch } from "../helpers.ts";
+
+const TOPOLOGY: Topology = {
+  mesh: "hc",
+  services: {
+    web: [
+      { id: "web-1", binding: "WEB_1", script: "test-health-target" },
+      { id: "web-2", binding: "WEB_2", script: "test-health-target" },
+    ],
+  },
+};
+
+const FAST_CHECK = { path: "/healthz", intervalMs: 150, timeoutMs: 100, healthyThreshold: 2, unhealthyThreshold: 3 };
+
+function policy(web: Record<string, unknown> = {}, urlEndpoint?: string): any {
+  return {
+    mesh: "hc",
+    services: {
+      web: {
+        endpoints: [
+          { id: "web-1", binding: "WEB_1" },
+          { id: "web-2", binding: "WEB_2" },
+          ...(urlEndpoint ? [{ id: "web-url", url: urlEndpoint }] : []),
+        ],
+        snapshotTtlMs: 200,
+        ...web,
+      },
+    },
+  };
+}
+
+let mesh: RunningMesh;
+let web: Fetch;
+let origin: Awaited<ReturnType<typeof nodeServer>>;
+const originState = { status: 200, delayMs: 0 };
+
+async function setTarget(id: string, query: string): Promise<void> {
+  const worker = await mesh.mf.getWorker(instanceName("hc", id));
+  const res = await worker.fetch(`http://target.test/__target?${query}`, { method: "POST" });
+  expect(res.status).toBe(200);
+  await res.arrayBuffer();
+}
+
+const health = async (id: string) => ((await adminJson(mesh, "/v1/health?service=web")).body.endpoints as any[]).find((e) => e.endpointId === id);
+const history = async (id: string) => (await adminJson(mesh, `/v1/health/history?service=web&endpoint=${id}`)).body.transitions as any[];
+
+beforeAll(async () => {
+  origin = await nodeServer((req, res) => {
+    const reply = () => {
+      res.writeHead(req.url === "/healthz" ? originState.status : 200, { "x-echo-endpoint": "web-url" });
+      res.end("origin");
+    };
+    if (req.url === "/healthz" && originState.delayMs > 0) setTimeout(reply, originState.delayMs);
+    else reply();
+  });
+  mesh = await startMesh({ topology: TOPOLOGY });
+  web = await sidecar(mesh, "web");
+});
+
+afterAll(async () => {
+  await mesh?.dispose();
+  await origin?.close();
+});
+
+describe("active health checks", () => {
+  it("takes a binding endpoint out after unhealthyThreshold failures and back after healthyThreshold passes", async () => {
+    expect((await mesh.applyPolicy(policy({ healthCheck: FAST_CHECK }))).status).toBe(201);
+    await eventually(() => health("web-2"), (h) => h.active.checks >= 2);
+    expect((await health("web-2")).excluded).toBe(false);
+
+    await setTarget("web-2", "health=503");
+    const down = await eventually(() => health("web-2"), (h) => h.excluded, 5_000);
+    expect(down.active).toMatchObject({ state: "unhealthy", lastDetail: "status 503 (expected 200)" });
+    const snap = (await adminJson(mesh, "/v1/snapshot/web")).body;
+    expect(snap.endpoints[1]).toMatchObject({ id: "web-2", healthy: false });
+    expect(snap.subsets["*"]).toEqual([0]);
+    // Every isolate follows the snapshot: no traffic to the unhealthy endpoint.
+    await eventually(() => web("/probe-traffic").then((r) => r.headers.get("x-echo-endpoint")), (id) => id === "web-1", 3_000);
+    await sleep(300);
+    expect(await tally(() => web("/t"), 40, "x-echo-endpoint")).toEqual({ "web-1": 40 });
+
+    await setTarget("web-2", "health=200");
+    const up = await eventually(() => health("web-2"), (h) => !h.excluded, 5_000);
+    expect(up.active.state).toBe("healthy");
+
+    const transitions = await history("web-2");
+    expect(transitions.slice(0, 2).map((t) => `${t.from}->${t.to}`)).toEqual(["unhealthy->healthy", "healthy->unhealthy"]);
+    expect(transitions[1].reason).toMatch(/^3 consecutive failed checks \(threshold 3\); last: status 503/);
+    expect(transitions[0].reason).toMatch(/^2 consecutive passed checks \(threshold 2\)/);
+    expect(transitions[0].atMs).toBeGreaterThan(transitions[1].atMs);
+    expect(transitions.every((t) => t.source === "active")).toBe(true);
+    const events = (await adminJson(mesh, "/v1/events?since=0&types=health.changed")).body.events;
+    expect(events.filter((e: any) => e.data.endpointId === "web-2").map((e: any) => e.data.to)).toEqual(["unhealthy", "healthy"]);
+  });
+
+  it("does not flap below the thresholds", async () => {
+    const before = (await history("web-1")).length;
+    // Two failures in a row stay below unhealthyThreshold (3).
+    const strict = { ...FAST_CHECK, intervalMs: 300, timeoutMs: 100, unhealthyThreshold: 3 };
+    expect((await mesh.applyPolicy(policy({ healthCheck: strict }))).status).toBe(201);
+    await setTarget("web-1", "health=500");
+    await eventually(() => health("web-1"), (h) => h.active.consecutiveFail >= 1, 3_000);
+    await setTarget("web-1", "health=200");
+    await eventually(() => health("web-1"), (h) => h.active.consecutiveOk >= 2, 3_000);
+    expect((await history("web-1")).length).toBe(before);
+    expect((await health("web-1")).excluded).toBe(false);
+  });
+
+  it("checks URL endpoints directly, counting timeouts as failures", async () => {
+    expect((await mesh.applyPolicy(policy({ healthCheck: FAST_CHECK }, origin.url))).status).toBe(201);
+    await eventually(() => health("web-url"), (h) => h.active.checks >= 2 && !h.excluded);
+    originState.delayMs = 400;
+    const down = await eventually(() => health("web-url"), (h) => h.excluded, 5_000);
+    expect(down.active.lastDetail).toBe("timeout after 100 ms");
+    originState.delayMs = 0;
+    originState.status = 418;
+    await sleep(500);
+    expect((await health("web-url")).active.lastDetail).toBe("status 418 (expected 200)");
+    originState.status = 200;
+    await eventually(() => health("web-url"), (h) => !h.excluded, 5_000);
+  });
+
+  it("reschedules the alarm at the policy's interval, and stops it when checks are removed", async () => {
+    expect((await mesh.applyPolicy(policy({ healthCheck: { ...FAST_CHECK, intervalMs: 200 } }))).status).toBe(201);
+    const a = await health("web-1");
+    await sleep(1_000);
+    const b = await health("web-1");
+    // About five rounds in a second at 200 ms; allow for timer jitter.
+    expect(b.active.checks - a.active.checks).toBeGreaterThanOrEqual(3);
+    expect(b.active.checks - a.active.checks).toBeLessThanOrEqual(7);
+    const status = (await adminJson(mesh, "/v1/health")).body;
+    expect(status.nextAlarmAtMs).toBeGreaterThan(Date.now() - 100);
+    expect(status.nextAlarmAtMs).toBeLessThan(Date.now() + 1_000);
+
+    expect((await mesh.applyPolicy(policy({ healthCheck: { ...FAST_CHECK, intervalMs: 2_000, timeoutMs: 100 } }))).status).toBe(201);
+    await sleep(300);
+    const c = await health("web-1");
+    await sleep(1_000);
+    const d = await health("web-1");
+    expect(d.active.checks - c.active.checks).toBeLessThanOrEqual(1);
+
+    expect((await mesh.applyPolicy(policy())).status).toBe(201);
+    await eventually(() => adminJson(mesh, "/v1/health").then((r) => r.body.nextAlarmAtMs), (at) => at === null, 3_000);
+  });
+});
+
+describe("passive health", () => {
+  it("ejects an endpoint mesh-wide from the sidecars' batched reports, and lets it back after ejectionMs", async () => {
+    // Few requests suffice: the isolate's own outlier detection stops sending to web-2 after a handful of 5xx.
+    const passive = { windowMs: 2_000, minRequests: 3, failurePercent: 50, ejectionMs: 1_500 };
+    expect((await mesh.applyPolicy(policy({ passiveHealth: passive }))).status).toBe(201);
+    await setTarget("web-2", "failing=1");
+    const callsBefore = (await adminJson(mesh, "/v1/sync")).body.snapshotCalls as number;
+    const startedMs = Date.now();
+    const seen = await tally(() => web("/p"), 60, "x-echo-endpoint", 4);
+    const elapsedMs = Date.now() - startedMs;
+    // The sidecar's retries hide web-2's 503s from the client; the tries still count as failures.
+    expect(seen).toEqual({ "web-1": 60 });
+
+    const ejected = await eventually(() => health("web-2"), (h) => h.excluded, 3_000);
+    expect(ejected.passive.reason).toMatch(/sidecars reported \d+ failed of \d+ requests/);
+    // Reports ride on revalidation: at most about one control-plane call per TTL, not one per request.
+    const calls = (await adminJson(mesh, "/v1/sync")).body.snapshotCalls - callsBefore;
+    expect(calls).toBeLessThan(60);
+    expect(calls).toBeLessThanOrEqual(Math.ceil(elapsedMs / 200) + 3);
+
+    // What a fresh isolate would be given: the bad endpoint is already out.
+    const snap = (await adminJson(mesh, "/v1/snapshot/web")).body;
+    expect(snap.subsets["*"]).toEqual([0]);
+    await eventually(() => web("/q").then((r) => r.headers.get("x-echo-endpoint")), (id) => id === "web-1", 3_000);
+    await sleep(300);
+    expect(await tally(() => web("/q"), 30, "x-echo-endpoint")).toEqual({ "web-1": 30 });
+
+    await setTarget("web-2", "failing=0");
+    await eventually(() => health("web-2"), (h) => !h.excluded, 4_000);
+    const transitions = await history("web-2");
+    expect(transitions.slice(0, 2).map((t) => `${t.source}:${t.from}->${t.to}`)).toEqual(["passive:ejected->healthy", "passive:healthy->ejected"]);
+  });
+});

@@ -1,0 +1,115 @@
+// Fault injection, mirroring and hedging on the real runtime.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { endpointsOf, instanceIds, percentile, startResilienceMesh, type ResilienceMesh } from "./resilience-helpers.ts";
+
+const ids = instanceIds(3);
+let m: ResilienceMesh;
+
+const endpoints = endpointsOf(ids, (id) => ({ role: id === "api-c" ? "shadow" : "main" }));
+const subsets = { main: { role: "main" }, shadow: { role: "shadow" } };
+const noEjection = { consecutive5xx: 0, consecutiveGatewayErrors: 0 };
+
+beforeAll(async () => {
+  m = await startResilienceMesh(ids);
+});
+afterAll(() => m?.dispose());
+beforeEach(async () => {
+  for (const id of ids) await m.configure(id, {});
+});
+
+function route(extra: Record<string, unknown>) {
+  return { endpoints, subsets, outlierDetection: noEjection, routes: [{ name: "r", to: [{ subset: "main" }], ...extra }] };
+}
+
+describe("fault injection", () => {
+  it("aborts the configured share of requests (within statistical tolerance)", async () => {
+    await m.apply(route({ fault: { abort: { percent: 20, status: 500 } } }));
+    await m.resetStats();
+    const r = await m.load({ requests: 1000, concurrency: 16, tally: "x-edgemesh-fault" });
+    // Binomial(1000, 0.2): sd 12.6; allow 4 sd.
+    expect(r.statuses["500"]).toBeGreaterThanOrEqual(150);
+    expect(r.statuses["500"]).toBeLessThanOrEqual(250);
+    expect(r.tally["abort"]).toBe(r.statuses["500"]);
+    const hits = (await m.stats("api-a")).hits + (await m.stats("api-b")).hits;
+    expect(hits).toBe(r.statuses["200"]); // aborted tries never reached an instance
+  });
+
+  it("targets only requests that carry the header", async () => {
+    await m.apply(route({ fault: { abort: { percent: 100, status: 418 }, onlyWithHeader: { name: "x-chaos", value: "me" } } }));
+    const untouched = await m.load({ requests: 50 });
+    expect(untouched.statuses["200"]).toBe(50);
+    const targeted = await m.load({ requests: 50, headers: { "x-chaos": "me" } });
+    expect(targeted.statuses["418"]).toBe(50);
+  });
+
+  it("keeps the route's retries: injected 503s are retried like real ones", async () => {
+    await m.apply(route({ fault: { abort: { percent: 10, status: 503 } } }));
+    const kept = await m.load({ requests: 400, concurrency: 8 });
+    expect(kept.statuses["200"] ?? 0).toBeGreaterThanOrEqual(396);
+    await m.apply(route({ fault: { abort: { percent: 10, status: 503 }, bypassRetries: true } }));
+    const bypassed = await m.load({ requests: 400, concurrency: 8 });
+    expect(bypassed.statuses["503"]).toBeGreaterThanOrEqual(20);
+    expect(bypassed.statuses["503"]).toBeLessThanOrEqual(65);
+  });
+
+  it("keeps the route's timeout: a delay longer than it ends in 504", async () => {
+    await m.apply(route({ timeoutMs: 150, fault: { delay: { percent: 100, ms: 400 } } }));
+    const started = Date.now();
+    const res = await m.call("/");
+    expect(res.status).toBe(504);
+    expect(((await res.json()) as { error: string }).error).toBe("route-timeout");
+    expect(Date.now() - started).toBeLessThan(380);
+  });
+});
+
+describe("mirroring", () => {
+  it("shadows every request and never lets a stalled or failing shadow touch the primary", async () => {
+    await m.apply(route({ mirror: { subset: "shadow", percent: 100 } }));
+    for (const mode of [{ mode: "stall" }, { mode: "reset" }, { failPercent: 100, failStatus: 500 }]) {
+      await m.configure("api-c", mode);
+      await m.resetStats();
+      const r = await m.load({ requests: 200, concurrency: 8, method: "PUT", body: "payload" });
+      expect(r.statuses["200"]).toBe(200);
+      expect(r.tally["api-c"]).toBeUndefined();
+      expect(percentile(r.latenciesMs, 99)).toBeLessThan(100);
+    }
+    await m.configure("api-c", {});
+    await m.resetStats();
+    await m.load({ requests: 200, concurrency: 8 });
+    await new Promise((r) => setTimeout(r, 200));
+    const shadow = await m.stats("api-c");
+    expect(shadow.shadowHits).toBe(200);
+    expect(shadow.hits).toBe(0);
+  });
+
+  it("shadows the configured share", async () => {
+    await m.apply(route({ mirror: { subset: "shadow", percent: 30 } }));
+    await m.resetStats();
+    await m.load({ requests: 600, concurrency: 8 });
+    await new Promise((r) => setTimeout(r, 200));
+    // Binomial(600, 0.3): sd 11.2; allow 4 sd.
+    const { shadowHits } = await m.stats("api-c");
+    expect(shadowHits).toBeGreaterThanOrEqual(135);
+    expect(shadowHits).toBeLessThanOrEqual(225);
+  });
+});
+
+describe("hedging", () => {
+  it("sends a second try after the delay; the first good answer wins", async () => {
+    const policy = route({ hedge: { afterMs: 40 } });
+    await m.apply({ ...policy, loadBalancer: { algorithm: "round-robin" } });
+    await m.configure("api-a", { delayMs: 500 });
+    await m.resetStats();
+    const r = await m.load({ requests: 40, concurrency: 4, tally: "x-flaky-endpoint" });
+    expect(r.statuses["200"]).toBe(40);
+    expect(r.tally["api-a"]).toBeUndefined(); // the slow one never wins
+    expect(Math.max(...r.latenciesMs)).toBeLessThan(300);
+    const res = await m.call("/", { headers: { "x-edgemesh-debug": "1" } });
+    await res.arrayBuffer();
+    const res2 = await m.call("/", { headers: { "x-edgemesh-debug": "1" } });
+    await res2.arrayBuffer();
+    expect([res.headers.get("x-edgemesh-hedged"), res2.headers.get("x-edgemesh-hedged")]).toContain("1");
+    // Hedges are retries as far as the budget is concerned.
+    expect((await m.debug("resilience")).retryBudget.retries).toBeGreaterThanOrEqual(20);
+  });
+});

@@ -1,0 +1,222 @@
+// The upstream stage of the pipeline: pick an endpoint, send a try under its deadline (with an
+// injected fault, maybe hedged), classify, and retry within policy, budget and the route's deadline
+// on another endpoint. Each decision is made by its own module; this file only sequences them and
+// records every real try's outcome for the balancer and outlier detection.
+import type { CompiledEndpoint, CompiledRoute, ServiceSnapshot } from "../../policies/snapshot.ts";
+import { chooseEndpoint, loadOf, tryAbandoned, tryEnded, tryStarted } from "./balance.ts";
+import { bodyForTry, isReplayable, type BodyPlan } from "./body.ts";
+import { recordRequest, withdrawRetry, type RetryBudgetState } from "./budget.ts";
+import { decideFault, faultResponse, NO_FAULT } from "./fault.ts";
+import { upstreamFor } from "./forward.ts";
+import { hedge, type RunningTry } from "./hedge.ts";
+import { isAdmitted, recordOutcome, retainEndpoints, takeProbe, type OutlierState } from "./outlier.ts";
+import { meshError } from "./responses.ts";
+import { classifyFetchError, isFailure, isGatewayError, isRetriable, mayRetryMethod, nextRetryWait, type TryOutcome } from "./retry.ts";
+
+/** Per-isolate state of one service, plain data owned by the sidecar's module globals. */
+export interface ResilienceState {
+  outliers: OutlierState;
+  budget: RetryBudgetState;
+  /** The snapshot the outlier state was last aligned with. */
+  alignedWith?: ServiceSnapshot;
+}
+
+export interface ProxyRequest {
+  snapshot: ServiceSnapshot;
+  route: CompiledRoute;
+  /** The chosen subset's members (indexes into snapshot.endpoints). */
+  members: readonly number[];
+  method: string;
+  url: URL;
+  headers: Headers;
+  body: BodyPlan;
+  env: Record<string, unknown>;
+  colo: string;
+  hashKey: string | undefined;
+  /** Whether the route's per-try faults apply to this request (its header condition holds). */
+  faultTargeted: boolean;
+  startedMs: number;
+  /** Told about every real try (not injected faults, not cancelled hedges), e.g. for passive health. */
+  onTryEnded?: (endpointId: string, failed: boolean, latencyMs: number) => void;
+}
+
+export interface TryResult {
+  outcome: TryOutcome;
+  /** undefined when there was no response (timeout, connect failure, reset). */
+  response: Response | undefined;
+  endpoint: number;
+  /** The outcome came from fault injection, not from the endpoint. */
+  injected: boolean;
+  error: string;
+}
+
+export interface ProxyResult {
+  response: Response;
+  /** The endpoint that answered (or last failed). */
+  endpoint: number;
+  tries: number;
+  hedged: boolean;
+  /** Why retrying stopped early, when it did: "retry-budget-exhausted", "deadline", "retry-after-too-long", "not-replayable". */
+  retryStoppedBy: string;
+}
+
+const unhealthyIn = new WeakMap<ServiceSnapshot, boolean>();
+
+function hasUnhealthy(snapshot: ServiceSnapshot): boolean {
+  let known = unhealthyIn.get(snapshot);
+  if (known === undefined) {
+    known = snapshot.endpoints.some((e) => e.healthy === false);
+    unhealthyIn.set(snapshot, known);
+  }
+  return known;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function pick(req: ProxyRequest, state: ResilienceState, tried: readonly number[], nowMs: number): number {
+  const { snapshot } = req;
+  const endpoints = snapshot.endpoints;
+  if (tried.length === 0) {
+    // An ejected endpoint whose time is up gets this request as its single probe.
+    const probe = takeProbe(state.outliers, snapshot.outlierDetection, (i) => endpoints[i]!.id, req.members, nowMs);
+    if (probe >= 0) return probe;
+  }
+  const outliers = state.outliers;
+  const available = outliers.ejectedCount > 0 || hasUnhealthy(snapshot)
+    ? (i: number) => endpoints[i]!.healthy !== false && isAdmitted(outliers, endpoints[i]!.id)
+    : undefined;
+  return chooseEndpoint(snapshot.loadBalancer, endpoints, req.members, { nowMs, random: Math.random, exclude: tried, available, hashKey: req.hashKey, colo: req.colo });
+}
+
+function targetUrl(endpoint: CompiledEndpoint, url: URL): string {
+  return endpoint.url !== undefined ? endpoint.url + url.pathname + url.search : url.href;
+}
+
+/** Starts one try to `index`, answering by `timeoutMs` at the latest; cancellable (hedging). */
+function startTry(req: ProxyRequest, state: ResilienceState, index: number, timeoutMs: number): RunningTry<TryResult> {
+  const endpoint = req.snapshot.endpoints[index]!;
+  const controller = new AbortController();
+  let stop: (why: "timeout" | "cancelled") => void = () => {};
+  const stopped = new Promise<"timeout" | "cancelled">((resolve) => (stop = resolve));
+  const timer = setTimeout(() => stop("timeout"), timeoutMs);
+  const fault = req.faultTargeted && req.route.fault ? decideFault(req.route.fault, Math.random) : NO_FAULT;
+
+  const run = async (): Promise<TryResult> => {
+    const base = { endpoint: index, error: "" };
+    if (fault.delayMs > 0 && (await Promise.race([sleep(fault.delayMs).then(() => "slept" as const), stopped])) !== "slept") {
+      return { ...base, outcome: { kind: "timeout" }, response: undefined, injected: true };
+    }
+    if (fault.abortStatus > 0) return { ...base, outcome: { kind: "response", status: fault.abortStatus }, response: faultResponse(fault.abortStatus), injected: true };
+
+    const upstream = upstreamFor(endpoint, req.env);
+    if (typeof upstream === "string") {
+      return { ...base, outcome: { kind: "connect-failure" }, response: meshError(502, "x-edgemesh-error", "missing-binding", { detail: upstream }), injected: false, error: upstream };
+    }
+    const load = loadOf(endpoint.id);
+    const startedMs = Date.now();
+    tryStarted(load, startedMs);
+    const sent = upstream
+      .fetch(new Request(targetUrl(endpoint, req.url), { method: req.method, headers: req.headers, body: bodyForTry(req.body), redirect: "manual", signal: controller.signal }))
+      .then((response) => ({ response }), (err: unknown) => ({ err }));
+    const first = await Promise.race([sent, stopped]);
+    const nowMs = Date.now();
+    if (first === "cancelled") {
+      controller.abort("hedge lost");
+      tryAbandoned(load);
+      sent.then((r) => ("response" in r ? r.response.body?.cancel() : undefined), () => {});
+      return { ...base, outcome: { kind: "timeout" }, response: undefined, injected: false, error: "cancelled" };
+    }
+    let result: TryResult;
+    if (first === "timeout") {
+      controller.abort("per-try timeout");
+      result = { ...base, outcome: { kind: "timeout" }, response: undefined, injected: false, error: `no response headers within ${timeoutMs} ms` };
+    } else if ("response" in first) {
+      result = { ...base, outcome: { kind: "response", status: first.response.status }, response: first.response, injected: false };
+    } else {
+      const message = first.err instanceof Error ? first.err.message : String(first.err);
+      result = { ...base, outcome: { kind: classifyFetchError(first.err) }, response: undefined, injected: false, error: message };
+    }
+    const failed = isFailure(result.outcome);
+    tryEnded(load, nowMs - startedMs, failed, req.snapshot.loadBalancer, nowMs);
+    const outlierOutcome = !failed ? "success" : isGatewayError(result.outcome) ? "gateway-error" : "5xx";
+    recordOutcome(state.outliers, req.snapshot.outlierDetection, endpoint.id, outlierOutcome, req.snapshot.endpoints.length, nowMs);
+    req.onTryEnded?.(endpoint.id, failed, nowMs - startedMs);
+    return result;
+  };
+  const result = run().finally(() => clearTimeout(timer));
+  return { result, cancel: () => stop("cancelled") };
+}
+
+function finalResponse(req: ProxyRequest, result: TryResult, deadlineMs: number): Response {
+  if (result.response) return result.response;
+  const endpoint = req.snapshot.endpoints[result.endpoint]!.id;
+  switch (result.outcome.kind) {
+    case "timeout":
+      return Date.now() >= deadlineMs - 1
+        ? meshError(504, "x-edgemesh-timeout", "route-timeout", { route: req.route.name, timeoutMs: req.route.timeoutMs })
+        : meshError(504, "x-edgemesh-timeout", "per-try-timeout", { route: req.route.name, endpoint, perTryTimeoutMs: req.route.retry.perTryTimeoutMs });
+    case "reset":
+      return meshError(502, "x-edgemesh-error", "upstream-reset", { endpoint, detail: result.error });
+    default:
+      return meshError(502, "x-edgemesh-error", "connect-failure", { endpoint, detail: result.error });
+  }
+}
+
+/** Sends the request upstream with the route's retries, hedging, timeouts and faults. */
+export async function proxy(req: ProxyRequest, state: ResilienceState): Promise<ProxyResult> {
+  const { route, snapshot } = req;
+  const retry = route.retry;
+  const budgetCfg = snapshot.retryBudget;
+  const deadlineMs = req.startedMs + route.timeoutMs;
+  const replayable = isReplayable(req.body) && mayRetryMethod(retry, req.method);
+  const maxTries = replayable ? 1 + retry.attempts : 1;
+  const tried: number[] = [];
+  let hedged = false;
+  recordRequest(state.budget, budgetCfg, req.startedMs);
+  if (state.alignedWith !== snapshot) {
+    state.alignedWith = snapshot;
+    retainEndpoints(state.outliers, new Set(snapshot.endpoints.map((e) => e.id)));
+  }
+
+  for (let n = 0; ; n++) {
+    const nowMs = Date.now();
+    const index = pick(req, state, tried, nowMs);
+    if (index < 0) {
+      return { response: meshError(503, "x-edgemesh-error", "no-endpoint", { route: route.name }), endpoint: -1, tries: n, hedged, retryStoppedBy: "" };
+    }
+    tried.push(index);
+    const remainingMs = Math.max(1, deadlineMs - nowMs);
+    const tryTimeoutMs = retry.perTryTimeoutMs > 0 ? Math.min(retry.perTryTimeoutMs, remainingMs) : remainingMs;
+    const first = startTry(req, state, index, tryTimeoutMs);
+    let result: TryResult;
+    if (route.hedge && replayable && route.hedge.afterMs < tryTimeoutMs) {
+      const outcome = await hedge(
+        first,
+        route.hedge.afterMs,
+        () => {
+          const other = pick(req, state, tried, Date.now());
+          if (other < 0 || tried.includes(other) || !withdrawRetry(state.budget, budgetCfg, Date.now())) return undefined;
+          tried.push(other);
+          return startTry(req, state, other, Math.max(1, Math.min(tryTimeoutMs, deadlineMs - Date.now())));
+        },
+        (r) => !isRetriable(retry, r.outcome),
+      );
+      result = outcome.value;
+      hedged ||= outcome.hedged;
+    } else result = await first.result;
+
+    const tries = tried.length;
+    const done = (retryStoppedBy: string): ProxyResult => ({ response: finalResponse(req, result, deadlineMs), endpoint: result.endpoint, tries, hedged, retryStoppedBy });
+    if (!isRetriable(retry, result.outcome)) return done("");
+    if (result.injected && route.fault?.bypassRetries) return done("");
+    if (!replayable) return done(isReplayable(req.body) ? "" : "not-replayable");
+    if (n + 1 >= maxTries) return done("");
+    const remaining = deadlineMs - Date.now();
+    if (remaining <= 0) return done("deadline");
+    const wait = nextRetryWait(retry, n + 1, result.response?.headers.get("retry-after") ?? null, remaining, Date.now(), Math.random());
+    if (wait.kind === "stop") return done(wait.reason);
+    if (!withdrawRetry(state.budget, budgetCfg, Date.now())) return done("retry-budget-exhausted");
+    await result.response?.body?.cancel();
+    if (wait.ms > 0) await sleep(wait.ms);
+  }
+}
