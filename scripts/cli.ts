@@ -13,7 +13,17 @@ const USAGE = `usage: edgemesh <command> [args]
   history [--limit N]            list policy versions
   diff <from> [to]               what changed between two versions (to defaults to the active one)
   rollback [--to N] [--expect N] re-apply an earlier version (default: the one before the active one)
-  registry                       services and their endpoints, declared and registered
+  registry                       services and their endpoints, declared and registered, and conflicts
+  register <service> <id> (--binding B | --url U) [--label k=v ...] [--weight W] [--lease-ms T]
+                                 register an instance with a lease; renew it with heartbeat
+  heartbeat <service> <id> [--lease-ms T]
+  deregister <service> <id>
+  health [service]               active and passive health of every endpoint
+  health-history [service] [--endpoint id] [--limit N]
+  sync [--generation G]          is the current change live on every sidecar? names the laggards; exit 1 if not
+  events [--since SEQ] [--types t1,t2] [--limit N]
+  watch [--since SEQ] [--types t1,t2]
+                                 follow the event stream (policy, registry, health, snapshots), resuming from SEQ
   snapshot <service>             the compiled snapshot a sidecar of <service> receives
   schema                         the policy JSON Schema
 
@@ -164,7 +174,7 @@ async function main(argv: string[]): Promise<void> {
         console.log(`recent versions: ${history.body.versions.map((v: { version: number }) => `v${v.version}`).join(" ")}`);
       }
       if (sidecars.status === 200) {
-        const list = Array.isArray(sidecars.body) ? sidecars.body : sidecars.body.sidecars ?? [];
+        const list = Array.isArray(sidecars.body) ? sidecars.body : (sidecars.body.sidecars ?? []);
         console.log(`sidecars seen: ${list.length}`);
         for (const s of list) console.log(`  ${s.service.padEnd(14)} isolate ${String(s.isolateId).slice(0, 8)}  colo ${s.colo}  generation ${s.generation}  last seen ${when(s.lastSeenMs)}`);
       }
@@ -172,6 +182,110 @@ async function main(argv: string[]): Promise<void> {
     }
     case "registry":
       return print((await api("GET", "/v1/registry")).body);
+    case "register": {
+      const [service, id] = args;
+      if (!service || !id) fail("usage: edgemesh register <service> <id> (--binding B | --url U) [--label k=v ...]");
+      const binding = flag(args, "binding");
+      const url = flag(args, "url");
+      const weight = flag(args, "weight");
+      const lease = flag(args, "lease-ms");
+      const labels: Record<string, string> = {};
+      for (let label = flag(args, "label"); label !== undefined; label = flag(args, "label")) {
+        const eq = label.indexOf("=");
+        if (eq <= 0) fail(`--label takes key=value, got "${label}"`);
+        labels[label.slice(0, eq)] = label.slice(eq + 1);
+      }
+      const body: Record<string, unknown> = { id, labels };
+      if (binding !== undefined) body.binding = binding;
+      if (url !== undefined) body.url = url;
+      if (weight !== undefined) body.weight = Number(weight);
+      if (lease !== undefined) body.leaseTtlMs = Number(lease);
+      const res = await api("POST", `/v1/registry/${encodeURIComponent(service)}`, { body });
+      if (res.status !== 201) refuse(res);
+      console.log(`registered ${service}/${id} until ${when(res.body.expiresAtMs)} (lease ${res.body.leaseTtlMs} ms, generation ${res.body.generation})`);
+      for (const c of res.body.conflicts ?? []) console.log(`  conflict: ${JSON.stringify(c)}`);
+      return;
+    }
+    case "heartbeat": {
+      const [service, id] = args;
+      if (!service || !id) fail("usage: edgemesh heartbeat <service> <id> [--lease-ms T]");
+      const lease = flag(args, "lease-ms");
+      const res = await api("POST", `/v1/registry/${encodeURIComponent(service)}/${encodeURIComponent(id)}/heartbeat`, {
+        body: lease !== undefined ? { leaseTtlMs: Number(lease) } : {},
+      });
+      if (res.status !== 200) refuse(res);
+      console.log(`lease of ${service}/${id} renewed until ${when(res.body.expiresAtMs)}`);
+      return;
+    }
+    case "deregister": {
+      const [service, id] = args;
+      if (!service || !id) fail("usage: edgemesh deregister <service> <id>");
+      const res = await api("DELETE", `/v1/registry/${encodeURIComponent(service)}/${encodeURIComponent(id)}`);
+      if (res.status !== 200) refuse(res);
+      console.log(`deregistered ${service}/${id}`);
+      return;
+    }
+    case "health": {
+      const res = await api("GET", `/v1/health${args[0] ? `?service=${encodeURIComponent(args[0])}` : ""}`);
+      if (res.status !== 200) refuse(res);
+      for (const e of res.body.endpoints) {
+        const active = e.active ? `active ${e.active.state} (${e.active.consecutiveOk} ok / ${e.active.consecutiveFail} failed in a row)` : "no active checks";
+        const passive = e.passive?.ejectedUntilMs ? `, passively ejected until ${when(e.passive.ejectedUntilMs)}: ${e.passive.reason}` : "";
+        console.log(`${e.excluded ? "OUT" : "in "}  ${`${e.service}/${e.endpointId}`.padEnd(28)} ${active}${passive}`);
+      }
+      return;
+    }
+    case "health-history": {
+      const endpoint = flag(args, "endpoint");
+      const limit = flag(args, "limit") ?? "50";
+      const q = new URLSearchParams({ limit });
+      if (args[0]) q.set("service", args[0]);
+      if (endpoint) q.set("endpoint", endpoint);
+      const res = await api("GET", `/v1/health/history?${q}`);
+      if (res.status !== 200) refuse(res);
+      for (const t of res.body.transitions) console.log(`${when(t.atMs)}  ${t.service}/${t.endpointId}  ${t.source}  ${t.from} -> ${t.to}  ${t.reason}`);
+      return;
+    }
+    case "sync": {
+      const generation = flag(args, "generation");
+      const res = await api("GET", `/v1/sync${generation ? `?generation=${encodeURIComponent(generation)}` : ""}`);
+      if (res.status !== 200) refuse(res);
+      const b = res.body;
+      console.log(`generation ${b.targetGeneration} (policy v${b.policyVersion}) live everywhere: ${b.live ? "yes" : "NO"}`);
+      for (const s of b.sidecars) {
+        console.log(`  ${s.state.padEnd(7)} ${s.service.padEnd(14)} isolate ${String(s.isolateId).slice(0, 8)}  colo ${s.colo}  generation ${s.generation}  seen ${s.lastSeenAgoMs} ms ago`);
+      }
+      if (!b.live) console.log(`laggards: ${b.laggards.join(", ")}`);
+      console.log(`control plane: ${Number(b.snapshotCallsPerSecond).toFixed(1)} snapshot calls/s from these sidecars`);
+      if (!b.live) process.exit(1);
+      return;
+    }
+    case "events":
+    case "watch": {
+      let since = flag(args, "since");
+      const types = flag(args, "types");
+      const limit = flag(args, "limit") ?? "500";
+      const show = (e: { seq: number; atMs: number; type: string; data: unknown }) => console.log(`#${e.seq}  ${when(e.atMs)}  ${e.type.padEnd(22)} ${JSON.stringify(e.data)}`);
+      const page = async () => {
+        const q = new URLSearchParams({ limit });
+        if (since !== undefined) q.set("since", since);
+        if (types) q.set("types", types);
+        const res = await api("GET", `/v1/events?${q}`);
+        if (res.status !== 200) refuse(res);
+        for (const e of res.body.events) show(e);
+        const last = res.body.events.at(-1);
+        since = String(last ? last.seq : (since ?? res.body.latestSeq));
+      };
+      await page();
+      if (command === "events") return;
+      // Node 20 has no WebSocket client without a flag, so the CLI follows /v1/events by
+      // sequence number: resumable and gap-free like the /v1/watch stream.
+      console.error(`watching from #${since} (Ctrl-C stops; resume with --since ${since})`);
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 500));
+        await page();
+      }
+    }
     case "snapshot": {
       if (!args[0]) fail("give a service name");
       const res = await api("GET", `/v1/snapshot/${encodeURIComponent(args[0])}`);
