@@ -10,18 +10,26 @@
 //      traffic (its ejection, from the sidecar's /__edgemesh/outliers).
 // Prints a table per scenario and writes bench/results/resilience.json. Every endpoint id is new
 // per run of a scenario, so no scenario inherits another's latency estimates or ejections.
-// nginx/HAProxy side-by-side: not done yet; the script says so in its output.
+// Peers: the same scenarios through nginx and HAProxy (Debian packages) in front of the same kind of
+// upstreams, each configured the usual resilient way (round robin, up to 2 retries on another
+// server for connect errors and 502/503/504, passive failure marking). A missing binary skips that
+// peer with a message saying how to install it; BENCH_PEERS=0 skips both.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { mkdir, writeFile } from "node:fs/promises";
+import { connect, type AddressInfo } from "node:net";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { ROOT } from "./build.ts";
 import { sidecarName, startMesh, type RunningMesh } from "./mesh.ts";
 
 process.env.WRANGLER_SEND_METRICS = "false";
 
-const REQUESTS = Math.min(Number(process.env.BENCH_REQUESTS ?? 6000), 50_000);
-const CONCURRENCY = Math.min(Number(process.env.BENCH_CONCURRENCY ?? 16), 256);
+const REQUESTS = Math.min(Number(process.env.BENCH_REQUESTS ?? 4000), 50_000);
+// Open-loop load at a fixed rate, well below what one workerd thread can serve here (~1200/s through
+// the sidecar), so latencies show balancing rather than queueing in a saturated event loop.
+const RATE = Math.min(Number(process.env.BENCH_RATE ?? 500), 10_000);
+const CONCURRENCY = Math.min(Number(process.env.BENCH_CONCURRENCY ?? 128), 256);
 
 interface Upstream {
   id: string;
@@ -73,8 +81,9 @@ let mesh: RunningMesh;
 let client: Awaited<ReturnType<RunningMesh["mf"]["getWorker"]>>;
 let sidecar: Awaited<ReturnType<RunningMesh["mf"]["getWorker"]>>;
 
-async function load(requests: number, concurrency: number): Promise<LoadResult> {
-  const q = new URLSearchParams({ requests: String(requests), concurrency: String(concurrency), path: "/bench", tally: "x-upstream" });
+async function load(requests: number, concurrency: number, url?: string): Promise<LoadResult> {
+  const q = new URLSearchParams({ requests: String(requests), concurrency: String(concurrency), rate: String(RATE), path: "/bench", tally: "x-upstream" });
+  if (url) q.set("url", url);
   const res = await client.fetch(`http://client/run?${q}`);
   if (!res.ok) throw new Error(`load client: ${res.status} ${await res.text()}`);
   return (await res.json()) as LoadResult;
@@ -115,7 +124,13 @@ async function scenarioFailing(): Promise<unknown> {
   const results: Record<string, unknown> = {};
   for (const [name, extra] of [
     ["mesh defaults", {}],
-    ["no retries, round robin (reference)", { loadBalancer: { algorithm: "round-robin" }, routes: [{ name: "r", to: [{ subset: "all" }], retries: { attempts: 0 } }], subsets: { all: {} } }],
+    ["no retries, round robin, outlier detection on", { loadBalancer: { algorithm: "round-robin" }, routes: [{ name: "r", to: [{ subset: "all" }], retries: { attempts: 0 } }], subsets: { all: {} } }],
+    ["nothing: round robin, no retries, no outlier detection", {
+      loadBalancer: { algorithm: "round-robin" },
+      routes: [{ name: "r", to: [{ subset: "all" }], retries: { attempts: 0 } }],
+      subsets: { all: {} },
+      outlierDetection: { consecutive5xx: 0, consecutiveGatewayErrors: 0 },
+    }],
   ] as const) {
     const ups = await instances("fail30");
     ups[0]!.failPercent = 30;
@@ -134,6 +149,11 @@ async function scenarioFailing(): Promise<unknown> {
 }
 
 async function scenarioSlow(): Promise<unknown> {
+  // Warm-up (JIT, connections) on throwaway endpoints, so the first measured balancer is not penalised.
+  const warm = await instances("warm");
+  await apply({ endpoints: endpointsOf(warm) });
+  await load(Math.min(REQUESTS, 2000), CONCURRENCY);
+  await closeAll(warm);
   const rows: Record<string, string | number>[] = [];
   const results: Record<string, { p50Ms: number; p99Ms: number; slowShare: number }> = {};
   for (const [name, algorithm, healthyOnly] of [
@@ -148,7 +168,7 @@ async function scenarioSlow(): Promise<unknown> {
     const r = await load(REQUESTS, CONCURRENCY);
     const slowShare = ups[0]!.hits / REQUESTS;
     results[name] = { p50Ms: percentile(r.latenciesMs, 50), p99Ms: percentile(r.latenciesMs, 99), slowShare };
-    rows.push({ balancer: name, requests: REQUESTS, "p50 ms": results[name].p50Ms, "p99 ms": results[name].p99Ms, "p99.9 ms": percentile(r.latenciesMs, 99.9), "slow share": pct(slowShare), "req/s": Math.round(REQUESTS / (r.wallMs / 1000)) });
+    rows.push({ balancer: name, requests: REQUESTS, "p50 ms": results[name].p50Ms, "p99 ms": results[name].p99Ms, "p99.9 ms": percentile(r.latenciesMs, 99.9), "slow share": pct(slowShare) });
     await closeAll(ups);
   }
   const p2c = results["p2c-ewma (default)"]!.p99Ms;
@@ -199,6 +219,224 @@ async function scenarioDies(): Promise<unknown> {
   };
 }
 
+
+// ---- peers: nginx and HAProxy ----------------------------------------------------------------
+
+interface Peer {
+  name: string;
+  binary: string;
+  config(port: number, ups: Upstream[], dir: string): string;
+  args(configFile: string, dir: string): string[];
+}
+
+const PEERS: Peer[] = [
+  {
+    name: "nginx",
+    binary: "nginx",
+    config: (port, ups, dir) => `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log crit;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  upstream api {
+${ups.map((u) => `    server ${u.url.replace("http://", "")} max_fails=3 fail_timeout=10s;`).join("\n")}
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://api;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_next_upstream error timeout http_502 http_503 http_504;
+      proxy_next_upstream_tries 3;
+      proxy_connect_timeout 1s;
+      proxy_read_timeout 15s;
+    }
+  }
+}
+`,
+    args: (file, dir) => ["-p", dir, "-c", file],
+  },
+  {
+    name: "haproxy",
+    binary: "haproxy",
+    config: (port, ups) => `global
+  maxconn 8192
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 30s
+  timeout server 15s
+  retries 2
+  option redispatch 1
+  retry-on conn-failure empty-response response-timeout 502 503 504
+frontend fe
+  bind 127.0.0.1:${port}
+  default_backend be
+backend be
+  balance roundrobin
+  http-reuse safe
+${ups.map((u) => `  server ${u.id} ${u.url.replace("http://", "")} check inter 1s fall 3 rise 2 observe layer7 error-limit 3 on-error mark-down`).join("\n")}
+`,
+    args: (file) => ["-db", "-f", file],
+  },
+];
+
+function hasBinary(binary: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${binary}`]).status === 0;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+/** Starts the peer in front of `ups`; answers its URL and a stop function (kills only this child). */
+async function startPeer(peer: Peer, ups: Upstream[]): Promise<{ url: string; stop: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `edgemesh-bench-${peer.name}-`));
+  const port = await freePort();
+  const file = path.join(dir, `${peer.name}.conf`);
+  await writeFile(file, peer.config(port, ups, dir));
+  let stderr = "";
+  const child = spawn(peer.binary, peer.args(file, dir), { stdio: ["ignore", "ignore", "pipe"] });
+  child.stderr!.on("data", (d) => (stderr += String(d)));
+  try {
+    await waitForPort(port, child);
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw new Error(`${peer.name} did not start: ${(err as Error).message}\n${stderr}`);
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: async () => {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000))]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function peerScenarios(peer: Peer): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  {
+    const ups = await instances(`${peer.name}-fail30`);
+    ups[0]!.failPercent = 30;
+    const p = await startPeer(peer, ups);
+    for (const u of ups) u.hits = 0;
+    const r = await load(REQUESTS, CONCURRENCY, p.url);
+    out.failing30 = { successRate: (r.statuses["200"] ?? 0) / REQUESTS, amplification: hitsOf(ups) / REQUESTS, p99Ms: percentile(r.latenciesMs, 99) };
+    await p.stop();
+    await closeAll(ups);
+  }
+  {
+    const ups = await instances(`${peer.name}-slow`);
+    ups[0]!.delayMs = 100;
+    const p = await startPeer(peer, ups);
+    for (const u of ups) u.hits = 0;
+    const r = await load(REQUESTS, CONCURRENCY, p.url);
+    out.slow100ms = { p50Ms: percentile(r.latenciesMs, 50), p99Ms: percentile(r.latenciesMs, 99), slowShare: ups[0]!.hits / REQUESTS };
+    await p.stop();
+    await closeAll(ups);
+  }
+  {
+    const ups = await instances(`${peer.name}-dies`);
+    const p = await startPeer(peer, ups);
+    const running = load(REQUESTS, CONCURRENCY, p.url);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await ups[0]!.kill();
+    const r = await running;
+    const lost = REQUESTS - (r.statuses["200"] ?? 0);
+    out.instanceDies = { lost, lostRate: lost / REQUESTS };
+    await p.stop();
+    await closeAll(ups);
+  }
+  return out;
+}
+
+async function comparePeers(mine: { failing30: any; slow100ms: any; instanceDies: any }): Promise<unknown> {
+  if (process.env.BENCH_PEERS === "0") {
+    console.log("\npeers: skipped (BENCH_PEERS=0)");
+    return { skipped: "BENCH_PEERS=0" };
+  }
+  if (!mine.failing30 || !mine.slow100ms || !mine.instanceDies) {
+    console.log("\npeers: skipped (needs all three scenarios; BENCH_ONLY was set)");
+    return { skipped: "BENCH_ONLY" };
+  }
+  const results: Record<string, unknown> = {};
+  const rows: Record<string, string | number>[] = [];
+  const meshRow = {
+    failing30: mine.failing30["mesh defaults"],
+    slow100ms: mine.slow100ms["p2c-ewma (default)"],
+    instanceDies: mine.instanceDies,
+  };
+  rows.push({
+    proxy: "edgemesh sidecar (defaults)",
+    "fail30 success": pct(meshRow.failing30.successRate),
+    "fail30 amplification": `${meshRow.failing30.amplification.toFixed(3)}x`,
+    "slow p99 ms": meshRow.slow100ms.p99Ms,
+    "slow share": pct(meshRow.slow100ms.slowShare),
+    "dies lost": meshRow.instanceDies.lost,
+  });
+  for (const peer of PEERS) {
+    if (!hasBinary(peer.binary)) {
+      console.log(`\npeers: ${peer.name} not installed, skipped (apt-get install -y ${peer.name === "nginx" ? "nginx-light" : "haproxy"})`);
+      results[peer.name] = { skipped: "not installed" };
+      continue;
+    }
+    try {
+      const r = (await peerScenarios(peer)) as any;
+      results[peer.name] = {
+        ...r,
+        ratios: {
+          successRate: meshRow.failing30.successRate / Math.max(1e-9, r.failing30.successRate),
+          amplification: meshRow.failing30.amplification / r.failing30.amplification,
+          slowP99: meshRow.slow100ms.p99Ms / Math.max(1, r.slow100ms.p99Ms),
+          lost: r.instanceDies.lost === 0 ? (meshRow.instanceDies.lost === 0 ? 1 : null) : meshRow.instanceDies.lost / r.instanceDies.lost,
+        },
+      };
+      rows.push({
+        proxy: peer.name,
+        "fail30 success": pct(r.failing30.successRate),
+        "fail30 amplification": `${r.failing30.amplification.toFixed(3)}x`,
+        "slow p99 ms": r.slow100ms.p99Ms,
+        "slow share": pct(r.slow100ms.slowShare),
+        "dies lost": r.instanceDies.lost,
+      });
+    } catch (err) {
+      console.log(`\npeers: ${peer.name} failed, skipped: ${(err as Error).message}`);
+      results[peer.name] = { skipped: (err as Error).message };
+    }
+  }
+  table("peers: the same three scenarios through nginx and HAProxy (ratios in resilience.json are edgemesh / peer)", rows);
+  return results;
+}
+
 mesh = await startMesh({
   topology: {
     mesh: "bench",
@@ -210,18 +448,21 @@ mesh = await startMesh({
 try {
   client = await mesh.mf.getWorker("load-client");
   sidecar = await mesh.mf.getWorker(sidecarName("api"));
-  console.log(`edgemesh resilience benchmark: ${REQUESTS} requests per run, ${CONCURRENCY} concurrent, 3 Node upstreams on loopback`);
+  console.log(`edgemesh resilience benchmark: ${REQUESTS} requests per run at ${RATE}/s (at most ${CONCURRENCY} in flight), 3 Node upstreams on loopback`);
+  // BENCH_ONLY=failing30,slow100ms,instanceDies runs a subset (results of the others are left out).
+  const only = new Set((process.env.BENCH_ONLY ?? "failing30,slow100ms,instanceDies").split(","));
   const results = {
     when: new Date().toISOString(),
     node: process.version,
     requests: REQUESTS,
-    concurrency: CONCURRENCY,
-    failing30: await scenarioFailing(),
-    slow100ms: await scenarioSlow(),
-    instanceDies: await scenarioDies(),
-    peers: "nginx/HAProxy comparison not implemented yet",
+    ratePerSecond: RATE,
+    maxInFlight: CONCURRENCY,
+    failing30: only.has("failing30") ? await scenarioFailing() : null,
+    slow100ms: only.has("slow100ms") ? await scenarioSlow() : null,
+    instanceDies: only.has("instanceDies") ? await scenarioDies() : null,
+    peers: null as unknown,
   };
-  console.log("\nnginx/HAProxy side-by-side: not implemented yet (skipped).");
+  results.peers = await comparePeers(results as never);
   const out = path.join(ROOT, "bench/results/resilience.json");
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(results, null, 2) + "\n");

@@ -2,7 +2,9 @@
 // milliseconds, not Node round trips. GET /run?requests=N&concurrency=C&path=/x&method=GET&tally=h
 // sends N requests (C at a time) to the SIDECAR binding with the headers given as h-<name> query
 // parameters, and answers { statuses, tally, wallMs, latenciesMs } where tally counts the values
-// of response header `tally`.
+// of response header `tally`. With &rate=R the requests start on a schedule of R per second (open
+// loop, C is then only a cap on requests in flight), so latency is measured below saturation.
+// With &url=http://127.0.0.1:port the requests go to that origin instead (benchmark peers).
 interface Env {
   SIDECAR: Fetcher;
 }
@@ -17,6 +19,9 @@ export default {
     const method = q.get("method") ?? "GET";
     const body = q.get("body");
     const tallyHeader = q.get("tally") ?? "x-flaky-endpoint";
+    const ratePerSecond = Math.min(Number(q.get("rate") ?? 0), 100_000);
+    const origin = q.get("url");
+    const send = (init: RequestInit) => (origin ? fetch(`${origin}${path}`, init) : env.SIDECAR.fetch(`http://mesh${path}`, init));
     const headers: Record<string, string> = {};
     for (const [k, v] of q) if (k.startsWith("h-")) headers[k.slice(2)] = v;
     const statuses: Record<string, number> = {};
@@ -26,9 +31,13 @@ export default {
     const started = Date.now();
     const worker = async () => {
       while (next < requests) {
-        next++;
+        const i = next++;
+        if (ratePerSecond > 0) {
+          const dueMs = started + (i * 1000) / ratePerSecond;
+          if (dueMs > Date.now()) await new Promise((r) => setTimeout(r, dueMs - Date.now()));
+        }
         const t0 = Date.now();
-        const res = await env.SIDECAR.fetch(`http://mesh${path}`, { method, headers, body });
+        const res = await send({ method, headers, body });
         await res.arrayBuffer();
         latenciesMs.push(Date.now() - t0);
         statuses[res.status] = (statuses[res.status] ?? 0) + 1;

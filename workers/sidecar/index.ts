@@ -118,6 +118,22 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     : replayWanted ? await planBody(request.body, request.headers.get("content-length"), route.retry.maxBufferBytes)
     : { kind: "stream", stream: request.body };
 
+  const admission = admit(breaker, snapshot.circuitBreaker);
+  if (admission.kind === "rejected") {
+    return meshError(503, "x-edgemesh-overloaded", admission.reason, { maxConcurrent: snapshot.circuitBreaker.maxConcurrent, maxPending: snapshot.circuitBreaker.maxPending });
+  }
+  if (admission.kind === "queued") {
+    // The wait for a slot is part of the route's deadline.
+    const waitMs = Math.max(0, startedMs + route.timeoutMs - Date.now());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const granted = await Promise.race([admission.granted.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)))]);
+    clearTimeout(timer);
+    if (!granted && admission.cancel()) {
+      return meshError(503, "x-edgemesh-overloaded", "pending-timeout", { maxConcurrent: snapshot.circuitBreaker.maxConcurrent, waitedMs: waitMs });
+    }
+  }
+
+  // Shadows only for admitted requests, so shedding load also sheds its mirror traffic.
   if (route.mirror && shouldMirror(route.mirror, Math.random())) {
     if (body.kind === "stream") mirrorStats.skippedUnbuffered++;
     else {
@@ -128,16 +144,6 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     }
   }
 
-  const admission = admit(breaker, snapshot.circuitBreaker);
-  if (admission.kind === "rejected") {
-    return meshError(503, "x-edgemesh-overloaded", admission.reason, { maxConcurrent: snapshot.circuitBreaker.maxConcurrent, maxPending: snapshot.circuitBreaker.maxPending });
-  }
-  if (admission.kind === "queued") {
-    const granted = await Promise.race([admission.granted.then(() => true), sleep(route.timeoutMs).then(() => false)]);
-    if (!granted && admission.cancel()) {
-      return meshError(503, "x-edgemesh-overloaded", "pending-timeout", { maxConcurrent: snapshot.circuitBreaker.maxConcurrent, waitedMs: route.timeoutMs });
-    }
-  }
   let result;
   try {
     result = await proxy(

@@ -129,6 +129,7 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
     let result: TryResult;
     if (first === "timeout") {
       controller.abort("per-try timeout");
+      sent.then((r) => ("response" in r ? r.response.body?.cancel() : undefined), () => {});
       result = { ...base, outcome: { kind: "timeout" }, response: undefined, injected: false, error: `no response headers within ${timeoutMs} ms` };
     } else if ("response" in first) {
       result = { ...base, outcome: { kind: "response", status: first.response.status }, response: first.response, injected: false };
