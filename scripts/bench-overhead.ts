@@ -14,7 +14,7 @@ import { ROOT } from "./build.ts";
 import { instanceName, sidecarName, startMesh } from "./mesh.ts";
 
 const SEQUENTIAL = Number(process.env.BENCH_REQUESTS ?? 4000);
-const ROUNDS = 4;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const THROUGHPUT_MS = Number(process.env.BENCH_THROUGHPUT_MS ?? 2000);
 
@@ -108,7 +108,7 @@ try {
       await sequential(urls[target], SEQUENTIAL / ROUNDS, lat[target]);
       sockRps[target].push(await socketThroughput(urls[target]));
       wdMean[target].push((await inWorkerd(target, 5000, 1)).meanMs);
-      wdRps[target].push((await inWorkerd(target, 20000, CONCURRENCY)).rps);
+      wdRps[target].push((await inWorkerd(target, 12000, CONCURRENCY)).rps);
     }
   }
 
@@ -118,6 +118,9 @@ try {
   };
   const median = (xs: number[]) => pct(xs, 50);
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  // Throughput drifts between rounds (the machine is shared); a ratio of two measurements taken
+  // back to back in one round is steadier than a ratio of medians, so ratios are medians of those.
+  const pairedRatio = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!));
 
   const result = {
     measured_at: new Date().toISOString(),
@@ -132,18 +135,18 @@ try {
     added_p99_ms: r3(pct(lat.sidecar, 99) - pct(lat.direct, 99)),
     direct_rps: Math.round(median(wdRps.direct)),
     sidecar_rps: Math.round(median(wdRps.sidecar)),
-    throughput_ratio: r3(median(wdRps.sidecar) / median(wdRps.direct)),
+    throughput_ratio: r3(pairedRatio(wdRps.sidecar, wdRps.direct)),
     in_workerd_direct_mean_ms: r3(median(wdMean.direct)),
     in_workerd_sidecar_mean_ms: r3(median(wdMean.sidecar)),
     in_workerd_added_mean_ms: r3(median(wdMean.sidecar) - median(wdMean.direct)),
     socket_direct_rps: Math.round(median(sockRps.direct)),
     socket_sidecar_rps: Math.round(median(sockRps.sidecar)),
-    socket_throughput_ratio: r3(median(sockRps.sidecar) / median(sockRps.direct)),
+    socket_throughput_ratio: r3(pairedRatio(sockRps.sidecar, sockRps.direct)),
     null_proxy_p50_ms: r3(pct(lat.proxy, 50)),
     null_proxy_p99_ms: r3(pct(lat.proxy, 99)),
     null_proxy_rps: Math.round(median(wdRps.proxy)),
-    null_proxy_throughput_ratio: r3(median(wdRps.proxy) / median(wdRps.direct)),
-    sidecar_vs_null_proxy_throughput_ratio: r3(median(wdRps.sidecar) / median(wdRps.proxy)),
+    null_proxy_throughput_ratio: r3(pairedRatio(wdRps.proxy, wdRps.direct)),
+    sidecar_vs_null_proxy_throughput_ratio: r3(pairedRatio(wdRps.sidecar, wdRps.proxy)),
     in_workerd_null_proxy_mean_ms: r3(median(wdMean.proxy)),
     socket_null_proxy_rps: Math.round(median(sockRps.proxy)),
     concurrency: CONCURRENCY,

@@ -37,15 +37,26 @@ const resilience: ResilienceState = { outliers: newOutlierState(), budget: newRe
 const breaker = newBreaker();
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+// Built once per env (the same object for every request of an isolate), not per request. It holds
+// the namespace binding, never a stub: a stub is made inside the request that uses it.
+let source: SnapshotSource | undefined;
+let sourceEnv: SidecarEnv | undefined;
+
 function sourceFor(env: SidecarEnv, request: Request): SnapshotSource {
-  return {
-    meshName: env.MESH_NAME,
-    serviceName: env.SERVICE_NAME,
-    control: () => env.MESH_CONTROL.get(env.MESH_CONTROL.idFromName(env.MESH_NAME)) as unknown as MeshControlRpc,
-    colo: (request.cf?.colo as string | undefined) ?? "local",
-    defaultTtlMs: Number(env.SNAPSHOT_TTL_MS ?? 1000),
-    coldTimeoutMs: Number(env.COLD_SNAPSHOT_TIMEOUT_MS ?? 5000),
-  };
+  if (source === undefined || sourceEnv !== env) {
+    sourceEnv = env;
+    source = {
+      meshName: env.MESH_NAME,
+      serviceName: env.SERVICE_NAME,
+      control: () => env.MESH_CONTROL.get(env.MESH_CONTROL.idFromName(env.MESH_NAME)) as unknown as MeshControlRpc,
+      colo: "local",
+      defaultTtlMs: Number(env.SNAPSHOT_TTL_MS ?? 1000),
+      coldTimeoutMs: Number(env.COLD_SNAPSHOT_TIMEOUT_MS ?? 5000),
+    };
+  }
+  const colo = request.cf?.colo as string | undefined;
+  if (colo !== undefined) source.colo = colo;
+  return source;
 }
 
 function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | Promise<Response> {
