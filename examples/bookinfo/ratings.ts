@@ -1,14 +1,8 @@
 // bookinfo "ratings": star ratings per reviewer. Reached only through its sidecar.
+import { resourceHandler } from "./resource.ts";
+
 interface Env {
   VERSION: string;
 }
 
-export default {
-  async fetch(request, env): Promise<Response> {
-    const url = new URL(request.url);
-    if (url.pathname === "/healthz") return new Response("ok");
-    const id = Number(/^\/ratings\/(\d+)$/.exec(url.pathname)?.[1] ?? NaN);
-    if (!Number.isInteger(id)) return Response.json({ error: "GET /ratings/<id>" }, { status: 404 });
-    return Response.json({ id, version: env.VERSION, ratings: { Reviewer1: 5, Reviewer2: 4 } });
-  },
-} satisfies ExportedHandler<Env>;
+export default resourceHandler<Env>("ratings", (id, env) => Response.json({ id, version: env.VERSION, ratings: { Reviewer1: 5, Reviewer2: 4 } }));

@@ -1,6 +1,7 @@
 // bookinfo "reviews": v1 shows no stars, v2 black stars, v3 red stars; v2 and v3 call ratings
 // through the ratings sidecar.
 import { propagated } from "./propagate.ts";
+import { resourceHandler } from "./resource.ts";
 
 interface Env {
   VERSION: "v1" | "v2" | "v3";
@@ -12,25 +13,19 @@ const REVIEWS = [
   { reviewer: "Reviewer2", text: "Absolutely fun and entertaining. The play lacks thematic depth when compared to other plays by Shakespeare." },
 ];
 
-export default {
-  async fetch(request, env): Promise<Response> {
-    const url = new URL(request.url);
-    if (url.pathname === "/healthz") return new Response("ok");
-    const id = Number(/^\/reviews\/(\d+)$/.exec(url.pathname)?.[1] ?? NaN);
-    if (!Number.isInteger(id)) return Response.json({ error: "GET /reviews/<id>" }, { status: 404 });
-    let ratings: Record<string, number> | { error: string } | null = null;
-    if (env.VERSION !== "v1") {
-      const res = await env.RATINGS.fetch(`http://ratings/ratings/${id}`, { headers: propagated(request.headers) });
-      ratings = res.ok ? ((await res.json()) as { ratings: Record<string, number> }).ratings : { error: `ratings unavailable (${res.status})` };
-    }
-    const color = env.VERSION === "v2" ? "black" : env.VERSION === "v3" ? "red" : null;
-    return Response.json({
-      id,
-      version: env.VERSION,
-      reviews: REVIEWS.map((r) => ({
-        ...r,
-        rating: ratings && !("error" in ratings) ? { stars: ratings[r.reviewer], color } : ratings,
-      })),
-    });
-  },
-} satisfies ExportedHandler<Env>;
+export default resourceHandler<Env>("reviews", async (id, env, request) => {
+  let ratings: Record<string, number> | { error: string } | null = null;
+  if (env.VERSION !== "v1") {
+    const res = await env.RATINGS.fetch(`http://ratings/ratings/${id}`, { headers: propagated(request.headers) });
+    ratings = res.ok ? ((await res.json()) as { ratings: Record<string, number> }).ratings : { error: `ratings unavailable (${res.status})` };
+  }
+  const color = env.VERSION === "v2" ? "black" : env.VERSION === "v3" ? "red" : null;
+  return Response.json({
+    id,
+    version: env.VERSION,
+    reviews: REVIEWS.map((r) => ({
+      ...r,
+      rating: ratings && !("error" in ratings) ? { stars: ratings[r.reviewer], color } : ratings,
+    })),
+  });
+});
