@@ -1,0 +1,160 @@
+// The `edgemesh` CLI and `npm start` as a user runs them: real processes against a real mesh.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT } from "../../scripts/build.ts";
+import { BOOKINFO, startMesh, type RunningMesh } from "../../scripts/mesh.ts";
+import { bookinfoPolicy, sleep } from "../helpers.ts";
+
+const run = promisify(execFile);
+let mesh: RunningMesh;
+let dir: string;
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [path.join(ROOT, "bin/edgemesh.mjs"), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, EDGEMESH_URL: mesh.controlUrl.origin, EDGEMESH_ADMIN_TOKEN: mesh.adminToken },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "edgemesh-cli-"));
+  mesh = await startMesh({ topology: BOOKINFO, adminToken: "cli-test-token" });
+  const doc = await bookinfoPolicy();
+  await writeFile(path.join(dir, "v1.json"), JSON.stringify(doc));
+  doc.services.reviews.routes[1].to = [{ subset: "v2", weight: 1 }];
+  await writeFile(path.join(dir, "v2.json"), JSON.stringify(doc));
+  doc.services.reviews.routes[1].to = [{ subset: "v9", weight: 1 }];
+  doc.services.reviews.routes[1].timeoutMs = -1;
+  await writeFile(path.join(dir, "bad.json"), JSON.stringify(doc));
+});
+
+afterAll(async () => {
+  await mesh?.dispose();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe("edgemesh CLI", () => {
+  it("validates locally, listing every error with its path", async () => {
+    const ok = await cli("validate", path.join(dir, "v1.json"));
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/valid \(mesh "bookinfo", 4 services\)/);
+    const bad = await cli("validate", path.join(dir, "bad.json"));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("$.services.reviews.routes[1].to[0].subset: unknown subset \"v9\"");
+    expect(bad.stderr).toContain("$.services.reviews.routes[1].timeoutMs");
+  });
+
+  it("applies with an expected version, refuses a stale one and a bad document", async () => {
+    expect((await cli("apply", path.join(dir, "v1.json"), "--expect", "0")).stdout).toMatch(/as version 1/);
+    const stale = await cli("apply", path.join(dir, "v2.json"), "--expect", "0");
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/expected version 0 but version 1 is active.*HTTP 409/);
+    const bad = await cli("apply", path.join(dir, "bad.json"));
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/active policy is unchanged/);
+    expect((await cli("apply", path.join(dir, "v2.json"), "--expect", "1", "--message", "all to v2")).stdout).toMatch(/as version 2/);
+  });
+
+  it("shows history and diff, and rolls back", async () => {
+    const history = await cli("history");
+    expect(history.stdout).toMatch(/^\* v2 .* apply {2}"all to v2"$/m);
+    const diff = await cli("diff", "1", "2");
+    expect(diff.stdout).toContain('~ $.services.reviews.routes[1].to[0].subset: "v1" -> "v2"');
+    expect(diff.stdout).toContain("- $.services.reviews.routes[1].to[1]");
+    const back = await cli("rollback", "--expect", "2");
+    expect(back.stdout).toMatch(/version 3 is now active/);
+    expect((await cli("history", "--limit", "1")).stdout).toMatch(/\* v3 .* rollback to 1/);
+  });
+
+  it("registers, heartbeats and deregisters an instance", async () => {
+    const reg = await cli("register", "reviews", "reviews-extra", "--url", "http://127.0.0.1:9", "--label", "version=v1", "--lease-ms", "60000");
+    expect(reg.code).toBe(0);
+    expect(reg.stdout).toMatch(/registered reviews\/reviews-extra until/);
+    expect((await cli("heartbeat", "reviews", "reviews-extra")).stdout).toMatch(/renewed/);
+    expect(JSON.parse((await cli("registry")).stdout).services.reviews.map((e: { id: string }) => e.id)).toContain("reviews-extra");
+    expect((await cli("deregister", "reviews", "reviews-extra")).code).toBe(0);
+    expect((await cli("deregister", "reviews", "reviews-extra")).code).toBe(1);
+    const events = await cli("events", "--types", "endpoint.registered,endpoint.deregistered");
+    expect(events.stdout).toMatch(/endpoint\.registered .*reviews-extra/);
+    expect(events.stdout).toMatch(/endpoint\.deregistered .*reviews-extra/);
+  });
+
+  it("answers whether a change is live everywhere", async () => {
+    for (let i = 0; i < 3; i++) {
+      await (await fetch(new URL("/api/v1/products/0", mesh.url))).arrayBuffer();
+      await sleep(1_100);
+    }
+    const sync = await cli("sync");
+    expect(sync.stdout).toMatch(/live everywhere: yes/);
+    expect(sync.stdout).toMatch(/synced +reviews/);
+    expect(sync.code).toBe(0);
+  });
+
+  it("says clearly when the control plane cannot be reached", async () => {
+    const { stderr, code } = await run(process.execPath, [path.join(ROOT, "bin/edgemesh.mjs"), "status"], {
+      env: { ...process.env, EDGEMESH_URL: "http://127.0.0.1:9" },
+    }).then(() => ({ stderr: "", code: 0 }), (e: { stderr: string; code: number }) => e);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/cannot reach the control plane at http:\/\/127\.0\.0\.1:9/);
+  });
+});
+
+describe("npm start", () => {
+  function start(stateDir: string): { child: ChildProcess; output: () => string; ready: Promise<{ app: string; control: string }> } {
+    let out = "";
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts/start.ts")], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: "0", CONTROL_PORT: "0", EDGEMESH_STATE_DIR: stateDir, EDGEMESH_TRAFFIC_MS: "100" },
+    });
+    const ready = new Promise<{ app: string; control: string }>((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        out += chunk.toString();
+        const app = /app \(productpage via its sidecar\)\s+(\S+)/.exec(out)?.[1];
+        const control = /control plane \(admin API\)\s+(\S+)/.exec(out)?.[1];
+        if (app && control && /Ctrl-C stops the mesh/.test(out)) resolve({ app, control });
+      };
+      child.stdout!.on("data", onData);
+      child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
+      child.on("exit", (code) => reject(new Error(`npm start exited with ${code}:\n${out}`)));
+    });
+    return { child, output: () => out, ready };
+  }
+
+  async function stop(child: ChildProcess): Promise<number | null> {
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    child.kill("SIGINT");
+    return exited;
+  }
+
+  it("serves the app and the control plane, stops on Ctrl-C, and finds its policy again", async () => {
+    const stateDir = path.join(dir, "state");
+    const first = start(stateDir);
+    const startedMs = Date.now();
+    const urls = await first.ready;
+    expect(Date.now() - startedMs).toBeLessThan(15_000);
+    expect(first.output()).toMatch(/applied policies\/bookinfo\.json as version 1/);
+    const page = await fetch(urls.app);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("The Comedy of Errors");
+    const policy = await fetch(new URL("/v1/policy", urls.control), { headers: { authorization: "Bearer edgemesh-local-admin-token" } });
+    expect(((await policy.json()) as { version: number }).version).toBe(1);
+    await sleep(500);
+    await stop(first.child);
+    expect(first.output()).toMatch(/SIGINT: stopping the mesh \(background traffic: \d+ requests, 0 failed\)/);
+
+    const second = start(stateDir);
+    await second.ready;
+    expect(second.output()).toMatch(/found policy version 1 in .*state/);
+    await stop(second.child);
+  });
+});
