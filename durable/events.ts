@@ -10,12 +10,14 @@ export interface MeshEventData {
   "endpoint.expired": { service: string; endpointId: string; lastHeartbeatMs: number; leaseTtlMs: number };
   "health.changed": { service: string; endpointId: string; source: "active" | "passive"; from: string; to: string; reason: string };
   "snapshot.served": { service: string; isolateId: string; colo: string; generation: number; policyVersion: number };
+  "policy.load-failed": { version: number; message: string; errors: { path: string; message: string }[] };
 }
 
 export type MeshEventType = keyof MeshEventData;
 
 export const MESH_EVENT_TYPES: MeshEventType[] = [
   "policy.applied", "policy.rolled-back", "endpoint.registered", "endpoint.deregistered", "endpoint.expired", "health.changed", "snapshot.served",
+  "policy.load-failed",
 ];
 
 export type MeshEvent = { [T in MeshEventType]: { seq: number; atMs: number; type: T; data: MeshEventData[T] } }[MeshEventType];

@@ -16,6 +16,7 @@ import type {
   SnapshotReply,
 } from "../policies/snapshot.ts";
 import { SIDECAR_PROBE_PATH, sidecarBindingName } from "./bindings.ts";
+import { CHECK_BACKLOG_DELAY_MS, CHECK_CONCURRENCY, CHECKS_PER_ALARM, runBounded, withTimeout } from "./check-runner.ts";
 import { EVENT_LOG_LIMIT, type MeshEvent, type MeshEventData, type MeshEventType, type WatchHello } from "./events.ts";
 import {
   addOutcome,
@@ -28,12 +29,19 @@ import {
   type PassiveWindow,
   type ProbeResult,
 } from "./health.ts";
+import { loadStoredPolicy, type PolicyLoadError } from "./stored-policy.ts";
 import { mergeRegistered, type RegisteredInstance, type RegistryConflict } from "./registry.ts";
 import { syncStatus, type SidecarSeen, type SyncStatus } from "./sync.ts";
 
 export type { SidecarSeen, SyncStatus } from "./sync.ts";
 export type { RegistryConflict, RegisteredInstance } from "./registry.ts";
 export type { MeshEvent, WatchHello } from "./events.ts";
+export type { PolicyLoadError } from "./stored-policy.ts";
+
+/** How many health transitions the history keeps; older ones are pruned. */
+export const HEALTH_HISTORY_LIMIT = 10_000;
+/** Both logs are pruned once per this many inserts, not on every insert. */
+const PRUNE_EVERY = 100;
 
 export interface PolicyVersionInfo {
   version: number;
@@ -110,6 +118,8 @@ export interface MeshControlEnv {
   EDGEMESH_ADMIN_TOKEN?: string;
   /** "true" enables the fault switch (PUT /v1/debug/fault); leave unset in production. */
   EDGEMESH_CONTROL_FAULTS?: string;
+  /** Tests only: a smaller health-history limit than HEALTH_HISTORY_LIMIT, to see pruning. */
+  EDGEMESH_HEALTH_HISTORY_LIMIT?: string;
 }
 
 
@@ -143,6 +153,13 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   private generation = 0;
   /** Built lazily per service per generation, so a not-modified answer costs a comparison. */
   private snapshots = new Map<string, ServiceSnapshot>();
+  /**
+   * Per service: its snapshot's content (all but `generation`) when last built, and the generation
+   * at which that content last changed. A sidecar whose snapshot is at least that new has identical
+   * content, so a change elsewhere in the mesh does not make it download anything. In memory only:
+   * after a restart every sidecar gets one full snapshot again.
+   */
+  private contentChangedAt = new Map<string, { content: string; generation: number }>();
   private sidecars = new Map<string, SidecarSeen>();
   private conflicts: RegistryConflict[] = [];
   private health = new Map<string, HealthRow>();
@@ -155,6 +172,11 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   private snapshotCalls = 0;
   private readonly startedAtMs = Date.now();
   private eventsSincePrune = 0;
+  private transitionsSincePrune = 0;
+  /** Why the stored active policy could not be loaded; cleared by the next apply or rollback. */
+  private loadError: PolicyLoadError | undefined;
+  /** Checks left over when an alarm reached CHECKS_PER_ALARM; the next alarm runs them first. */
+  private checkBacklog: { service: string; endpointId: string }[] = [];
 
   constructor(ctx: DurableObjectState, env: MeshControlEnv) {
     super(ctx, env);
@@ -236,13 +258,29 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", name, String(value));
   }
 
+  /**
+   * Loads the stored active version. A document that no longer validates (the schema got
+   * stricter) or no longer compiles leaves no active policy instead of breaking the object: the
+   * sidecars keep serving their snapshots, the error is shown by GET /v1/policy and as an event,
+   * and an apply or rollback fixes it.
+   */
   private loadActive(version: number): void {
     const row = this.sql.exec<{ document: string }>("SELECT document FROM policy_versions WHERE version = ?", version).toArray()[0];
-    if (!row) return;
-    const checked = validatePolicy(JSON.parse(row.document));
-    if (!checked.ok) throw new Error(`stored policy version ${version} no longer validates: ${checked.errors[0]?.message}`);
-    this.active = { version, document: checked.document, compiled: this.compile(checked.document) };
+    const loaded = loadStoredPolicy(version, row?.document, (document) => this.compile(document));
     this.snapshots.clear();
+    if (loaded.ok) {
+      this.active = { version, document: loaded.document, compiled: loaded.compiled };
+      this.loadError = undefined;
+      return;
+    }
+    this.active = undefined;
+    this.loadError = loaded.error;
+    this.emit("policy.load-failed", { version, message: loaded.error.message, errors: loaded.error.errors });
+  }
+
+  /** Why the stored active policy is not in force, or null when it is (or there is none). */
+  async policyLoadError(): Promise<PolicyLoadError | null> {
+    return this.loadError ?? null;
   }
 
   /** Compiles a document with the registered instances merged in, and keeps the conflicts found. */
@@ -269,7 +307,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   private emit<T extends MeshEventType>(type: T, data: MeshEventData[T]): void {
     const atMs = Date.now();
     const seq = this.sql.exec<{ seq: number }>("INSERT INTO events (at_ms, type, data) VALUES (?, ?, ?) RETURNING seq", atMs, type, JSON.stringify(data)).one().seq;
-    if (++this.eventsSincePrune >= 100) {
+    if (++this.eventsSincePrune >= PRUNE_EVERY) {
       this.eventsSincePrune = 0;
       this.sql.exec("DELETE FROM events WHERE seq <= ?", seq - EVENT_LOG_LIMIT);
     }
@@ -285,12 +323,20 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     }
   }
 
-  /** Events after `since`, oldest first. */
-  async events(since = 0, limit = 1000, types?: string[]): Promise<{ latestSeq: number; oldestSeq: number; events: MeshEvent[] }> {
+  /**
+   * Events after `since`, oldest first, of `types` only when given (filtered in SQL, so a rare
+   * type is found however many other events lie between). `nextSince` is where the next page
+   * starts: the last event returned on a full page, else the newest event looked at.
+   */
+  async events(since = 0, limit = 1000, types?: string[]): Promise<{ latestSeq: number; oldestSeq: number; nextSince: number; events: MeshEvent[] }> {
     const bounds = this.sql.exec<{ lo: number | null; hi: number | null }>("SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM events").one();
-    const rows = this.sql.exec<Row>("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", since, Math.max(1, Math.min(limit, EVENT_LOG_LIMIT))).toArray();
-    const events = rows.map(eventFromRow).filter((e) => !types || types.includes(e.type));
-    return { latestSeq: bounds.hi ?? 0, oldestSeq: bounds.lo ?? 0, events };
+    const pageSize = Math.max(1, Math.min(limit, EVENT_LOG_LIMIT));
+    const typeFilter = types && types.length > 0 ? `AND type IN (${types.map(() => "?").join(", ")})` : "";
+    const rows = this.sql.exec<Row>(`SELECT * FROM events WHERE seq > ? ${typeFilter} ORDER BY seq LIMIT ?`, since, ...(typeFilter ? types! : []), pageSize).toArray();
+    const events = rows.map(eventFromRow);
+    const latestSeq = bounds.hi ?? 0;
+    const nextSince = events.length === pageSize ? events.at(-1)!.seq : Math.max(since, latestSeq);
+    return { latestSeq, oldestSeq: bounds.lo ?? 0, nextSince, events };
   }
 
   /** The watch stream: a hibernatable WebSocket that replays events after `?since=` and then follows. */
@@ -387,6 +433,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       return next;
     });
     this.active = { version, document, compiled };
+    this.loadError = undefined;
     this.bumpGeneration();
     this.pruneHealth();
     if (kind === "rollback") this.emit("policy.rolled-back", { version, generation: this.generation, restoredVersion: restoredVersion ?? 0, author });
@@ -397,7 +444,8 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
 
   /** Re-applies an earlier version's document as a new version; history is never rewritten. */
   async rollback(toVersion?: number, options: ApplyOptions = {}): Promise<ApplyResult> {
-    const current = this.currentVersion();
+    // With a stored version that failed to load, "the previous version" is the one before it.
+    const current = this.active?.version ?? this.loadError?.version ?? 0;
     const target = toVersion ?? this.previousVersion(current);
     if (target === undefined) return { ok: false, reason: "not-found", message: `version ${current} has no earlier version to roll back to` };
     const row = this.sql.exec<{ document: string }>("SELECT document FROM policy_versions WHERE version = ?", target).toArray()[0];
@@ -553,10 +601,15 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   }
 
   private recordTransition(service: string, endpointId: string, source: "active" | "passive", from: string, to: string, reason: string): void {
-    this.sql.exec(
-      "INSERT INTO health_transitions (at_ms, service, endpoint_id, source, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    const seq = this.sql.exec<{ seq: number }>(
+      "INSERT INTO health_transitions (at_ms, service, endpoint_id, source, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
       Date.now(), service, endpointId, source, from, to, reason,
-    );
+    ).one().seq;
+    const keep = Number(this.env.EDGEMESH_HEALTH_HISTORY_LIMIT) || HEALTH_HISTORY_LIMIT;
+    if (++this.transitionsSincePrune >= Math.min(PRUNE_EVERY, keep)) {
+      this.transitionsSincePrune = 0;
+      this.sql.exec("DELETE FROM health_transitions WHERE seq <= ?", seq - keep);
+    }
     this.emit("health.changed", { service, endpointId, source, from, to, reason });
   }
 
@@ -625,9 +678,10 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     const policy = this.active?.document.services[service]?.passiveHealth;
     const endpoints = this.active?.compiled.services[service]?.endpoints;
     if (!policy || !endpoints) return false;
+    const known = new Set(endpoints.map((e) => e.id));
     let changed = false;
     for (const outcome of outcomes) {
-      if (!endpoints.some((e) => e.id === outcome.endpointId)) continue;
+      if (!known.has(outcome.endpointId)) continue;
       const k = key(service, outcome.endpointId);
       const window = addOutcome(this.passiveWindows.get(k), outcome, nowMs, policy);
       this.passiveWindows.set(k, window);
@@ -661,15 +715,10 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   /** Checks one endpoint: URL endpoints directly, binding endpoints through the service's sidecar. */
   private async probe(service: string, endpoint: CompiledEndpoint, check: HealthCheckPolicy): Promise<ProbeResult | null> {
     const started = Date.now();
-    const within = <T>(p: Promise<T>, ms: number) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)));
-      return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-    };
     try {
       if (endpoint.url !== undefined) {
         const controller = new AbortController();
-        const res = await within(fetch(endpoint.url + check.path, { headers: { "user-agent": "edgemesh-health-check" }, signal: controller.signal }), check.timeoutMs);
+        const res = await withTimeout(fetch(endpoint.url + check.path, { headers: { "user-agent": "edgemesh-health-check" }, signal: controller.signal }), check.timeoutMs);
         if (res === "timeout") {
           controller.abort();
           return { ok: false, detail: `timeout after ${check.timeoutMs} ms` };
@@ -684,7 +733,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       target.searchParams.set("path", check.path);
       target.searchParams.set("timeoutMs", String(check.timeoutMs));
       // The sidecar enforces the timeout; the slack covers the hop to it.
-      const res = await within(sidecar.fetch(target, { headers: { authorization: `Bearer ${this.env.EDGEMESH_ADMIN_TOKEN ?? ""}` } }), check.timeoutMs + 1_000);
+      const res = await withTimeout(sidecar.fetch(target, { headers: { authorization: `Bearer ${this.env.EDGEMESH_ADMIN_TOKEN ?? ""}` } }), check.timeoutMs + 1_000);
       if (res === "timeout") return { ok: false, detail: `timeout after ${check.timeoutMs} ms (via sidecar)` };
       const answer = (await res.json()) as { status?: number; error?: string; timedOut?: boolean };
       if (typeof answer.status === "number") return probeVerdict(answer.status, check.expectedStatus);
@@ -694,42 +743,52 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     }
   }
 
+  /**
+   * Runs the checks that are due: first those left over by the previous alarm, then every
+   * endpoint of each service whose interval is up. At most CHECK_CONCURRENCY run at once and at
+   * most CHECKS_PER_ALARM per alarm (a Worker invocation's subrequest limit); the rest stay in the
+   * backlog for a follow-up alarm CHECK_BACKLOG_DELAY_MS later.
+   */
   private async runDueChecks(nowMs: number): Promise<boolean> {
     if (!this.active || this.checking) return false;
     this.checking = true;
     let changed = false;
     try {
-      const due: Promise<void>[] = [];
+      const queued = new Set(this.checkBacklog.map((c) => c.service));
       for (const [service, policy] of Object.entries(this.active.document.services)) {
         const check = policy.healthCheck;
         if (!check) {
           this.nextCheckAtMs.delete(service);
           continue;
         }
+        // A service whose previous round is still in the backlog finishes that round first.
+        if (queued.has(service)) continue;
         const at = this.nextCheckAtMs.get(service) ?? 0;
         if (at > nowMs) continue;
         this.nextCheckAtMs.set(service, nowMs + check.intervalMs);
-        for (const endpoint of this.active.compiled.services[service]?.endpoints ?? []) {
-          due.push(
-            this.probe(service, endpoint, check).then((result) => {
-              // The endpoint may have left while the check ran.
-              if (!result || !this.active?.compiled.services[service]?.endpoints.some((e) => e.id === endpoint.id)) return;
-              const h = this.healthRow(service, endpoint.id);
-              const { next, transition } = afterProbe(h.active, result, check);
-              h.active = next;
-              h.checks++;
-              h.lastCheckMs = Date.now();
-              h.lastDetail = result.detail;
-              this.saveHealth(h);
-              if (transition) {
-                this.recordTransition(service, endpoint.id, "active", transition.from, transition.to, transition.reason);
-                changed = true;
-              }
-            }),
-          );
-        }
+        for (const endpoint of this.active.compiled.services[service]?.endpoints ?? []) this.checkBacklog.push({ service, endpointId: endpoint.id });
       }
-      await Promise.all(due);
+      const batch = this.checkBacklog.splice(0, CHECKS_PER_ALARM);
+      await runBounded(batch, CHECK_CONCURRENCY, async ({ service, endpointId }) => {
+        // The policy may have changed since the check was queued.
+        const check = this.active?.document.services[service]?.healthCheck;
+        const endpoint = this.active?.compiled.services[service]?.endpoints.find((e) => e.id === endpointId);
+        if (!check || !endpoint) return;
+        const result = await this.probe(service, endpoint, check);
+        // The endpoint may have left while the check ran.
+        if (!result || !this.active?.compiled.services[service]?.endpoints.some((e) => e.id === endpointId)) return;
+        const h = this.healthRow(service, endpointId);
+        const { next, transition } = afterProbe(h.active, result, check);
+        h.active = next;
+        h.checks++;
+        h.lastCheckMs = Date.now();
+        h.lastDetail = result.detail;
+        this.saveHealth(h);
+        if (transition) {
+          this.recordTransition(service, endpointId, "active", transition.from, transition.to, transition.reason);
+          changed = true;
+        }
+      });
     } finally {
       this.checking = false;
     }
@@ -755,6 +814,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     for (const [service, policy] of Object.entries(this.active?.document.services ?? {})) {
       if (policy.healthCheck) candidates.push(this.nextCheckAtMs.get(service) ?? Date.now());
     }
+    if (this.checkBacklog.length > 0) candidates.push(Date.now() + CHECK_BACKLOG_DELAY_MS);
     if (candidates.length === 0) {
       if (replace) await this.ctx.storage.deleteAlarm();
       return;
@@ -790,6 +850,13 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     }
     if (checkIn.knownGeneration === this.generation && this.active) return { status: "not-modified", generation: this.generation };
     const snap = this.buildSnapshot(checkIn.service);
+    const changedAt = this.contentChangedAt.get(checkIn.service)?.generation;
+    if (snap && changedAt !== undefined && checkIn.knownGeneration >= changedAt && checkIn.knownGeneration < this.generation) {
+      // Only other services changed since the isolate's snapshot: it already serves the current
+      // content, so it counts as synced at the current generation.
+      record.generation = this.generation;
+      return { status: "not-modified", generation: this.generation };
+    }
     if (!snap) return { status: "unknown-service", generation: this.generation, services: Object.keys(this.active?.compiled.services ?? {}) };
     record.sentGeneration = snap.generation;
     this.emit("snapshot.served", { service: checkIn.service, isolateId: checkIn.isolateId, colo: checkIn.colo, generation: snap.generation, policyVersion: snap.policyVersion });
@@ -819,6 +886,8 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       generation: this.generation,
     };
     this.snapshots.set(service, snap);
+    const content = JSON.stringify({ ...snap, generation: 0 });
+    if (this.contentChangedAt.get(service)?.content !== content) this.contentChangedAt.set(service, { content, generation: this.generation });
     return snap;
   }
 

@@ -274,7 +274,8 @@ async function main(argv: string[]): Promise<void> {
         if (res.status !== 200) refuse(res);
         for (const e of res.body.events) show(e);
         const last = res.body.events.at(-1);
-        since = String(last ? last.seq : (since ?? res.body.latestSeq));
+        // nextSince skips events the type filter passed over; older control planes lack it.
+        since = String(res.body.nextSince ?? (last ? last.seq : (since ?? res.body.latestSeq)));
       };
       await page();
       if (command === "events") return;

@@ -59,6 +59,8 @@ export interface MeshOptions {
   adminToken?: string;
   /** Folder for Durable Object and cache state; omit for in-memory state. */
   persistRoot?: string;
+  /** Control Worker env overrides (tests), e.g. EDGEMESH_HEALTH_HISTORY_LIMIT. */
+  controlVars?: Record<string, string>;
   /** Sidecar env overrides, e.g. SNAPSHOT_TTL_MS. */
   sidecarVars?: Record<string, string>;
   /** Workers to expose on a socket of their own (free port); see `RunningMesh.directUrl`. */
@@ -81,7 +83,7 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
     ...(await scriptOf("control")),
     compatibilityDate: COMPATIBILITY_DATE,
     // EDGEMESH_CONTROL_FAULTS enables the control plane's fault switch: local meshes only.
-    bindings: { MESH_NAME: topology.mesh, EDGEMESH_ADMIN_TOKEN: token, EDGEMESH_CONTROL_FAULTS: "true" },
+    bindings: { MESH_NAME: topology.mesh, EDGEMESH_ADMIN_TOKEN: token, EDGEMESH_CONTROL_FAULTS: "true", ...opts.controlVars },
     durableObjects: { MESH_CONTROL: { className: "MeshControl", useSQLite: true } },
     // MeshControl health-checks binding endpoints through their service's sidecar.
     serviceBindings: Object.fromEntries(Object.keys(topology.services).map((s) => [sidecarBindingName(s), sidecarName(s)])),

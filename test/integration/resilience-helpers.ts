@@ -44,13 +44,20 @@ export function endpointsOf(ids: string[], labels: (id: string) => Record<string
   return ids.map((id) => ({ id, binding: bindingOf(id), labels: labels(id) }));
 }
 
-export async function startResilienceMesh(ids: string[]): Promise<ResilienceMesh> {
+export interface ResilienceMeshOptions {
+  /** Extra (or overriding) vars for api's sidecar. */
+  sidecarVars?: Record<string, string>;
+  /** Workers to give a socket of their own (see RunningMesh.directUrl). */
+  exposeWorkers?: string[];
+}
+
+export async function startResilienceMesh(ids: string[], opts: ResilienceMeshOptions = {}): Promise<ResilienceMesh> {
   const topology: Topology = {
     mesh: MESH,
     services: { api: ids.map((id) => ({ id, binding: bindingOf(id), script: "test-flaky" })) },
     extraWorkers: [{ name: "load-client", script: "test-load-client", serviceBindings: { SIDECAR: sidecarName("api") } }],
   };
-  const mesh = await startMesh({ topology, sidecarVars: { SNAPSHOT_TTL_MS: "100" } });
+  const mesh = await startMesh({ topology, sidecarVars: { SNAPSHOT_TTL_MS: "100", ...opts.sidecarVars }, ...(opts.exposeWorkers ? { exposeWorkers: opts.exposeWorkers } : {}) });
   const sidecar = await mesh.mf.getWorker(sidecarName("api"));
   const client = await mesh.mf.getWorker("load-client");
   const instances = new Map<string, Awaited<ReturnType<typeof mesh.mf.getWorker>>>();

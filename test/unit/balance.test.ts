@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { CompiledEndpoint } from "../../policies/snapshot.ts";
-import { chooseEndpoint, hashKeyOf, loadOf, tryEnded, tryStarted, type PickRequest } from "../../workers/sidecar/balance.ts";
+import { allLoads, chooseEndpoint, hashKeyOf, loadOf, retainLoads, tryEnded, tryStarted, type PickRequest } from "../../workers/sidecar/balance.ts";
 import { compiledService, seeded } from "./resilience-fixtures.ts";
 
 let n = 0;
@@ -157,5 +157,34 @@ describe("consistent hashing", () => {
     expect(hashKeyOf(lbOf({ algorithm: "consistent-hash", hashOn: { cookie: "session" } }), h, q)).toBe("abc");
     expect(hashKeyOf(lbOf({ algorithm: "consistent-hash", hashOn: { query: "sid" } }), h, q)).toBe("q1");
     expect(hashKeyOf(lbOf(), h, q)).toBeUndefined();
+  });
+});
+
+describe("consistent hashing when every available endpoint was tried", () => {
+  it("retries on an available endpoint, never an ejected one", () => {
+    const eps = endpoints(3);
+    const lb = lbOf({ algorithm: "consistent-hash", hashOn: { header: "x-user" }, maglevTableSize: 4099 });
+    const members = [0, 1, 2];
+    // 2 is ejected (2 of 3 available is above the panic threshold); 0 and 1 were both tried.
+    const picked = new Set<number>();
+    for (let k = 0; k < 300; k++) picked.add(chooseEndpoint(lb, eps, members, req({ hashKey: `user-${k}`, available: (i) => i !== 2, exclude: [0, 1] })));
+    expect(picked.has(2)).toBe(false);
+    expect([...picked].sort()).toEqual([0, 1]);
+  });
+});
+
+describe("per-endpoint load", () => {
+  it("is forgotten for endpoints that left the service, unless a try is in flight", () => {
+    const eps = endpoints(3);
+    const lb = lbOf();
+    for (const e of eps) tryEnded(loadOf(e.id), 5, false, lb, 1_000_000);
+    tryStarted(loadOf(eps[1]!.id), 1_000_000);
+    retainLoads(new Set([eps[0]!.id]));
+    expect(allLoads().has(eps[0]!.id)).toBe(true);
+    expect(allLoads().has(eps[1]!.id)).toBe(true); // still outstanding
+    expect(allLoads().has(eps[2]!.id)).toBe(false);
+    tryEnded(loadOf(eps[1]!.id), 5, false, lb, 1_000_001);
+    retainLoads(new Set([eps[0]!.id]));
+    expect(allLoads().has(eps[1]!.id)).toBe(false);
   });
 });

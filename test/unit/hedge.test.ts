@@ -37,3 +37,29 @@ describe("hedging", () => {
     expect((await hedge(tryAfter(20, "bad-1"), 5, () => undefined, good)).value).toBe("bad-1");
   });
 });
+
+describe("hedging when a try fails outright", () => {
+  const rejecting = (ms: number): RunningTry<string> => ({ result: new Promise<string>((_, reject) => setTimeout(() => reject(new Error("boom")), ms)), cancel: () => {} });
+
+  it("answers with the other try when one rejects", async () => {
+    expect((await hedge(rejecting(5), 1, () => tryAfter(20, "ok-2"), good)).value).toBe("ok-2");
+    expect((await hedge(tryAfter(30, "ok-1"), 5, () => rejecting(5), good)).value).toBe("ok-1");
+    expect((await hedge(rejecting(30), 5, () => tryAfter(5, "bad-2"), good)).value).toBe("bad-2");
+  });
+
+  it("rejects, instead of never settling, when every try rejects", async () => {
+    await expect(hedge(rejecting(5), 50, () => undefined, good)).rejects.toThrow("boom");
+    await expect(hedge(rejecting(20), 5, () => rejecting(5), good)).rejects.toThrow("boom");
+  });
+
+  it("hands every answer it does not return to discard", async () => {
+    const discarded: string[] = [];
+    const out = await hedge(tryAfter(5, "bad-1"), 1, () => tryAfter(20, "ok-2"), good, (v) => discarded.push(v));
+    expect(out.value).toBe("ok-2");
+    expect(discarded).toEqual(["bad-1"]);
+    const late: string[] = [];
+    await hedge(tryAfter(30, "bad-slow"), 5, () => tryAfter(5, "ok-fast"), good, (v) => late.push(v));
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(late).toEqual(["bad-slow"]);
+  });
+});

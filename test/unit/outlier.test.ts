@@ -82,9 +82,36 @@ describe("a new snapshot", () => {
     expect(s.ejectedCount).toBe(1);
     for (let i = 0; i < 3; i++) recordOutcome(s, cfg, "a", "gateway-error", 2, 0);
     expect(isAdmitted(s, "a")).toBe(true); // blocked by the stale ejection (max 1 of 2)
-    retainEndpoints(s, new Set(["a", "b"]));
+    retainEndpoints(s, cfg, new Set(["a", "b"]));
     expect(s.ejectedCount).toBe(0);
     for (let i = 0; i < 3; i++) recordOutcome(s, cfg, "a", "gateway-error", 2, 0);
     expect(isAdmitted(s, "a")).toBe(false);
+  });
+});
+
+describe("probes across subsets", () => {
+  it("a request for another subset does not hide an ejected endpoint's probe", () => {
+    const s = newOutlierState();
+    const subsetA = [0, 1];
+    const subsetB = [2, 3];
+    for (let i = 0; i < 3; i++) recordOutcome(s, cfg, "a", "gateway-error", 4, 0);
+    // Only subset B's traffic arrives once a's ejection is over.
+    expect(takeProbe(s, cfg, idOf, subsetB, 1000)).toBe(-1);
+    expect(takeProbe(s, cfg, idOf, subsetB, 1001)).toBe(-1);
+    expect(s.nextProbeDueMs).toBe(1000);
+    expect(takeProbe(s, cfg, idOf, subsetA, 1002)).toBe(0);
+    // Now a is probing: its probe is presumed lost after baseEjectionMs.
+    expect(s.nextProbeDueMs).toBe(2002);
+  });
+
+  it("a new snapshot keeps a probing endpoint's due time at probeSentAtMs + baseEjectionMs", async () => {
+    const { retainEndpoints } = await import("../../workers/sidecar/outlier.ts");
+    const s = newOutlierState();
+    for (let i = 0; i < 3; i++) recordOutcome(s, cfg, "a", "gateway-error", 4, 0);
+    expect(takeProbe(s, cfg, idOf, members, 1000)).toBe(0);
+    retainEndpoints(s, cfg, new Set(ids));
+    expect(s.nextProbeDueMs).toBe(2000);
+    expect(takeProbe(s, cfg, idOf, members, 1500)).toBe(-1);
+    expect(takeProbe(s, cfg, idOf, members, 2000)).toBe(0);
   });
 });

@@ -1,11 +1,11 @@
 // The control Worker: the admin API under /v1 (every call needs the admin token) in front of the
 // MeshControl Durable Object, which it also exports.
 import { Hono, type Context } from "hono";
-import { Endpoint, jsonPath, policyJsonSchema, validatePolicy } from "../../policies/schema.ts";
+import { Endpoint, jsonPath, PolicyDocument, policyJsonSchema, validatePolicy } from "../../policies/schema.ts";
 import type { ApplyResult, ControlFault, MeshControl } from "../../durable/mesh-control.ts";
 import { LeaseTtlMs } from "../../policies/health.ts";
 import { MESH_EVENT_TYPES } from "../../durable/events.ts";
-import { hasAdminToken } from "./auth.ts";
+import { hasAdminToken } from "../../policies/admin-token.ts";
 
 export { MeshControl } from "../../durable/mesh-control.ts";
 
@@ -43,7 +43,7 @@ function meshName(c: Ctx): string {
 
 /** The object's methods as declared; the stub's generic RPC types are too deep for tsc here. */
 type MeshControlApi = Pick<MeshControl, "apply" | "rollback" | "getPolicy" | "history" | "diff" | "activeVersion" | "register" | "deregister" | "registry" | "serviceSnapshot" | "sidecarsSeen"
-  | "heartbeat" | "healthStatus" | "healthHistory" | "events" | "syncStatus" | "setFault" | "fetch">;
+  | "heartbeat" | "healthStatus" | "healthHistory" | "events" | "syncStatus" | "setFault" | "fetch" | "policyLoadError">;
 
 function control(c: Ctx): MeshControlApi {
   const ns = c.env.MESH_CONTROL;
@@ -77,12 +77,31 @@ function applyResponse(c: Ctx, result: ApplyResult): Response {
 app.get("/v1/schema", (c) => c.json(policyJsonSchema() as object));
 
 app.get("/v1/policy", async (c) => {
-  const policy = await control(c).getPolicy();
-  if (!policy) return c.json({ error: `mesh "${meshName(c)}" has no policy yet; apply one with POST /v1/policy` }, 404);
+  const stub = control(c);
+  const policy = await stub.getPolicy();
+  if (!policy) {
+    const loadError = await stub.policyLoadError();
+    if (loadError) return c.json({ error: loadError.message, loadError }, 500);
+    return c.json({ error: `mesh "${meshName(c)}" has no policy yet; apply one with POST /v1/policy` }, 404);
+  }
   return c.json(policy, 200, { etag: `"${policy.version}"` });
 });
 
-app.get("/v1/policy/history", async (c) => c.json(await control(c).history(Number(c.req.query("limit") ?? 50))));
+/** `?limit=`: undefined when absent, "bad" unless a positive integer. */
+function limitParam(c: Ctx): number | undefined | "bad" {
+  const raw = c.req.query("limit");
+  if (raw === undefined) return undefined;
+  const limit = Number(raw);
+  return /^\d+$/.test(raw.trim()) && Number.isInteger(limit) && limit >= 1 ? limit : "bad";
+}
+
+const badLimit = (c: Ctx) => c.json({ error: `?limit must be a positive integer, got "${c.req.query("limit")}"` }, 400);
+
+app.get("/v1/policy/history", async (c) => {
+  const limit = limitParam(c);
+  if (limit === "bad") return badLimit(c);
+  return c.json(await control(c).history(limit ?? 50));
+});
 
 app.get("/v1/policy/diff", async (c) => {
   const from = Number(c.req.query("from"));
@@ -142,7 +161,15 @@ function leaseTtl(value: unknown): { ok: true; leaseTtlMs: number | undefined } 
 
 app.get("/v1/registry/conflicts", async (c) => c.json({ conflicts: (await control(c).registry()).conflicts }));
 
+/** Service names follow the policy schema's pattern (the key type of `services`). */
+const ServiceName = PolicyDocument.shape.services.keyType;
+
 app.post("/v1/registry/:service", async (c) => {
+  const service = ServiceName.safeParse(c.req.param("service"));
+  if (!service.success) {
+    const issue = service.error.issues[0] as { message: string; pattern?: string } | undefined;
+    return c.json({ error: `registration rejected: ${issue?.message ?? "bad service name"} (pattern ${issue?.pattern ?? "see GET /v1/schema"}), got "${c.req.param("service")}"` }, 400);
+  }
   const body = await readJson(c);
   if (!body.ok) return body.response;
   const { leaseTtlMs: _lease, ...fields } = (body.value ?? {}) as Record<string, unknown>;
@@ -197,12 +224,13 @@ app.get("/v1/sync", async (c) => {
 app.get("/v1/health", async (c) => c.json(await control(c).healthStatus(c.req.query("service"))));
 
 app.get("/v1/health/history", async (c) => {
-  const limit = c.req.query("limit");
+  const limit = limitParam(c);
+  if (limit === "bad") return badLimit(c);
   return c.json({
     transitions: await control(c).healthHistory({
       service: c.req.query("service"),
       endpointId: c.req.query("endpoint"),
-      limit: limit === undefined ? undefined : Number(limit),
+      limit,
     }),
   });
 });

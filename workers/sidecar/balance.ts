@@ -1,8 +1,9 @@
 // Endpoint selection within a subset: peak-EWMA power of two choices (default), least-request P2C,
 // round robin, weighted random and Maglev consistent hashing, with locality preference and a
 // panic threshold. Per-isolate state (outstanding requests, latency estimates, counters, compiled
-// tables) is plain data in module globals; tables are keyed by the snapshot's member arrays, so a
-// new snapshot starts fresh and old tables are collected with it.
+// tables) is plain data in module globals. Small tables are keyed by the snapshot's member arrays,
+// so old ones are collected with their snapshot; Maglev tables (65k slots) are keyed by the member
+// endpoint ids, so a new snapshot with the same members reuses its table, and only a few are kept.
 import type { CompiledEndpoint, CompiledLoadBalancer } from "../../policies/snapshot.ts";
 import { buildMaglevTable, maglevSlot } from "./maglev.ts";
 
@@ -31,6 +32,14 @@ export function loadOf(endpointId: string): EndpointLoad {
 
 export function allLoads(): ReadonlyMap<string, EndpointLoad> {
   return loads;
+}
+
+/**
+ * Forgets the load of endpoints that left the service (a new snapshot), so the map does not grow
+ * with every endpoint ever seen. One with a try still in flight is kept until a later snapshot.
+ */
+export function retainLoads(ids: ReadonlySet<string>): void {
+  for (const [id, load] of loads) if (!ids.has(id) && load.outstanding === 0) loads.delete(id);
 }
 
 export function tryStarted(load: EndpointLoad, nowMs: number): void {
@@ -91,7 +100,11 @@ export function pickEndpoint(members: readonly number[] | undefined): number {
   return members[next]!;
 }
 const cumulativeWeights = new WeakMap<readonly number[], Float64Array>();
-const maglevTables = new WeakMap<readonly number[], Int32Array>();
+/** Keyed by table size and member ids; insertion order is age, the oldest goes first. */
+const maglevTables = new Map<string, Int32Array>();
+/** The fast path: the table of a snapshot's member array, found without building the key. */
+const maglevOfMembers = new WeakMap<readonly number[], Int32Array>();
+export const MAGLEV_TABLES_KEPT = 8;
 const localMembers = new WeakMap<readonly number[], Map<string, number[]>>();
 
 function localOf(members: readonly number[], endpoints: readonly CompiledEndpoint[], lb: CompiledLoadBalancer, colo: string): number[] {
@@ -132,11 +145,19 @@ export function chooseEndpoint(lb: CompiledLoadBalancer, endpoints: readonly Com
   if (available && countAvailable(candidates, available) * 100 < lb.panicThresholdPercent * candidates.length) available = undefined;
 
   if (available || req.exclude.length > 0) {
-    const ok = (i: number) => (!available || available(i)) && !req.exclude.includes(i);
-    let filtered = candidates.filter(ok);
-    if (filtered.length === 0) filtered = available ? candidates.filter((i) => available!(i)) : [];
-    if (filtered.length === 0) filtered = candidates as number[];
-    if (filtered.length !== candidates.length) return pickFrom(lb, endpoints, members, filtered, req, ok);
+    // `usable` always describes the list in hand: consistent hashing walks the table with it.
+    let usable: ((i: number) => boolean) | undefined = (i: number) => (!available || available(i)) && !req.exclude.includes(i);
+    let filtered = candidates.filter(usable);
+    if (filtered.length === 0 && available) {
+      // Every available endpoint was tried already: try one of them again.
+      usable = available;
+      filtered = candidates.filter(usable);
+    }
+    if (filtered.length === 0) {
+      usable = undefined;
+      filtered = candidates as number[];
+    }
+    if (filtered.length !== candidates.length) return pickFrom(lb, endpoints, members, filtered, req, usable);
   }
   return pickFrom(lb, endpoints, members, candidates, req, undefined);
 }
@@ -158,7 +179,7 @@ function pickFrom(
       return list[next % list.length]!;
     }
     case "weighted-random":
-      return weightedRandom(endpoints, list, req.random());
+      return weightedRandom(endpoints, list, req.random(), list === members);
     case "least-request":
       return powerOfTwo(list, req, (i) => (loadOf(endpoints[i]!.id).outstanding + 1) / endpoints[i]!.weight);
     case "consistent-hash":
@@ -179,13 +200,14 @@ function powerOfTwo(list: readonly number[], req: PickRequest, cost: (i: number)
   return cost(ib) < cost(ia) ? ib : ia;
 }
 
-function weightedRandom(endpoints: readonly CompiledEndpoint[], list: readonly number[], random: number): number {
-  let cumulative = cumulativeWeights.get(list);
+/** `cacheable`: the list lives as long as its snapshot (not one filtered for this request). */
+function weightedRandom(endpoints: readonly CompiledEndpoint[], list: readonly number[], random: number, cacheable: boolean): number {
+  let cumulative = cacheable ? cumulativeWeights.get(list) : undefined;
   if (!cumulative) {
     cumulative = new Float64Array(list.length);
     let total = 0;
     for (let k = 0; k < list.length; k++) cumulative[k] = total += endpoints[list[k]!]!.weight;
-    cumulativeWeights.set(list, cumulative);
+    if (cacheable) cumulativeWeights.set(list, cumulative);
   }
   const r = random * cumulative[cumulative.length - 1]!;
   let lo = 0;
@@ -200,10 +222,10 @@ function weightedRandom(endpoints: readonly CompiledEndpoint[], list: readonly n
 
 /** Maglev over the whole subset, so keys stay put while endpoints come and go; skips forward past unusable ones. */
 function consistentHash(lb: CompiledLoadBalancer, endpoints: readonly CompiledEndpoint[], members: readonly number[], key: string, ok: ((i: number) => boolean) | undefined): number {
-  let table = maglevTables.get(members);
+  let table = maglevOfMembers.get(members);
   if (!table) {
-    table = buildMaglevTable(members.map((i) => endpoints[i]!.id), lb.maglevTableSize);
-    maglevTables.set(members, table);
+    table = maglevTableFor(members.map((i) => endpoints[i]!.id), lb.maglevTableSize);
+    maglevOfMembers.set(members, table);
   }
   const size = table.length;
   const start = maglevSlot(key, size);
@@ -214,6 +236,18 @@ function consistentHash(lb: CompiledLoadBalancer, endpoints: readonly CompiledEn
     if (ok(candidate)) return candidate;
   }
   return first;
+}
+
+/** The table positions index the ids in order, so the same ids (in the same order) share a table. */
+function maglevTableFor(ids: readonly string[], size: number): Int32Array {
+  const key = `${size}\n${ids.join("\n")}`;
+  let table = maglevTables.get(key);
+  if (!table) {
+    table = buildMaglevTable(ids, size);
+    if (maglevTables.size >= MAGLEV_TABLES_KEPT) maglevTables.delete(maglevTables.keys().next().value!);
+    maglevTables.set(key, table);
+  }
+  return table;
 }
 
 /** The hash key of a request: a header, a cookie or a query parameter. */

@@ -11,9 +11,18 @@ export function isReplayable(plan: BodyPlan): boolean {
   return plan.kind !== "stream";
 }
 
+/**
+ * Whether a request of this method may carry a body upstream. A GET or HEAD can arrive with one
+ * (workerd hands it over), but `new Request` refuses to build one, so the body is dropped.
+ */
+export function methodAllowsBody(method: string): boolean {
+  const m = method.toUpperCase();
+  return m !== "GET" && m !== "HEAD";
+}
+
 /** The body to send on one try; a buffered body can be sent any number of times. */
-export function bodyForTry(plan: BodyPlan): BodyInit | null {
-  if (plan.kind === "none") return null;
+export function bodyForTry(plan: BodyPlan, method: string): BodyInit | null {
+  if (plan.kind === "none" || !methodAllowsBody(method)) return null;
   if (plan.kind === "buffered") return plan.bytes;
   return plan.stream;
 }

@@ -1,8 +1,9 @@
 // The sidecar: one per service, the same code for every service. This file only composes the
 // pipeline stages; each stage is its own module with its own tests.
-import type { MeshControlRpc } from "../../policies/snapshot.ts";
+import type { CompiledRoute, MeshControlRpc, ServiceSnapshot } from "../../policies/snapshot.ts";
 import { allLoads, hashKeyOf } from "./balance.ts";
-import { planBody, type BodyPlan } from "./body.ts";
+import { hasAdminToken } from "../../policies/admin-token.ts";
+import { methodAllowsBody, planBody, type BodyPlan } from "./body.ts";
 import { admit, newBreaker, release } from "./breaker.ts";
 import { budgetStatus, newRetryBudget } from "./budget.ts";
 import { decideFault, faultApplies, faultResponse } from "./fault.ts";
@@ -26,7 +27,7 @@ export interface SidecarEnv {
   SNAPSHOT_TTL_MS?: string;
   /** How long a cold isolate waits for the control plane (ms). */
   COLD_SNAPSHOT_TIMEOUT_MS?: string;
-  /** Guards the sidecar's /__edgemesh/ debug endpoints when set. */
+  /** Guards the sidecar's /__edgemesh/ debug endpoints; without it they are all refused. */
   EDGEMESH_ADMIN_TOKEN?: string;
 }
 
@@ -60,7 +61,13 @@ function sourceFor(env: SidecarEnv, request: Request): SnapshotSource {
 }
 
 function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | Promise<Response> {
-  if (env.EDGEMESH_ADMIN_TOKEN && request.headers.get("authorization") !== `Bearer ${env.EDGEMESH_ADMIN_TOKEN}`) {
+  // The probe fetches any binding and the snapshot shows every endpoint: never open to all.
+  if (!env.EDGEMESH_ADMIN_TOKEN) {
+    return meshError(403, "x-edgemesh-denied-by", "admin-token-not-configured", {
+      detail: "this sidecar's debug endpoints are disabled: set EDGEMESH_ADMIN_TOKEN on it and send authorization: Bearer <token>",
+    });
+  }
+  if (!hasAdminToken(request.headers.get("authorization"), env.EDGEMESH_ADMIN_TOKEN)) {
     return meshError(401, "x-edgemesh-denied-by", "admin-token-required");
   }
   if (url.pathname === `${DEBUG_PREFIX}status`) {
@@ -111,24 +118,24 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
   const route = matched.route;
 
   const startedMs = Date.now();
-  const bindings = env as unknown as Record<string, unknown>;
   const fault = route.fault;
   const faultTargeted = fault !== undefined && faultApplies(fault, request.headers);
   if (faultTargeted && fault!.bypassRetries) {
     // Istio's way, when the policy asks for it: the fault answers for the whole request.
+    // The delay still counts against the route's deadline, never beyond it.
     const decision = decideFault(fault!, Math.random);
-    if (decision.delayMs > 0) await sleep(decision.delayMs);
+    if (decision.delayMs > 0) await sleep(Math.min(decision.delayMs, route.timeoutMs));
+    if (Date.now() >= startedMs + route.timeoutMs) {
+      return meshError(504, "x-edgemesh-timeout", "route-timeout", { route: route.name, timeoutMs: route.timeoutMs });
+    }
     if (decision.abortStatus > 0) return faultResponse(decision.abortStatus);
   }
 
   const subset = pickSubset(route.split);
   const members = snapshot.subsets[subset] ?? [];
-  // Buffer the body only when something may replay it: a retry, a hedge or a mirror.
-  const replayWanted = route.mirror !== undefined || ((route.retry.attempts > 0 || route.hedge !== undefined) && mayRetryMethod(route.retry, request.method));
-  const body: BodyPlan = !request.body ? { kind: "none" }
-    : replayWanted ? await planBody(request.body, request.headers.get("content-length"), route.retry.maxBufferBytes)
-    : { kind: "stream", stream: request.body };
 
+  // Admission comes before reading the body: a refused request must cost nothing, and a queued
+  // one must not hold a buffered body while it waits.
   const admission = admit(breaker, snapshot.circuitBreaker);
   if (admission.kind === "rejected") {
     return meshError(503, "x-edgemesh-overloaded", admission.reason, { maxConcurrent: snapshot.circuitBreaker.maxConcurrent, maxPending: snapshot.circuitBreaker.maxPending });
@@ -144,6 +151,35 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     }
   }
 
+  try {
+    return await admitted(request, env, ctx, url, facts, loaded.snapshot, route, subset, members, faultTargeted, startedMs);
+  } finally {
+    release(breaker);
+  }
+}
+
+/** The rest of a request that holds a breaker slot (released by the caller). */
+async function admitted(
+  request: Request, env: SidecarEnv, ctx: ExecutionContext, url: URL, facts: RequestFacts,
+  snapshot: ServiceSnapshot, route: CompiledRoute, subset: string, members: readonly number[], faultTargeted: boolean, startedMs: number,
+): Promise<Response> {
+  const bindings = env as unknown as Record<string, unknown>;
+  const fault = route.fault;
+  // A GET or HEAD sent with a body goes upstream without it (see body.ts).
+  let headers = request.headers;
+  let incoming = request.body;
+  if (incoming && !methodAllowsBody(request.method)) {
+    incoming = null;
+    headers = new Headers(headers);
+    headers.delete("content-length");
+    headers.delete("transfer-encoding");
+  }
+  // Buffer the body only when something may replay it: a retry, a hedge or a mirror.
+  const replayWanted = route.mirror !== undefined || ((route.retry.attempts > 0 || route.hedge !== undefined) && mayRetryMethod(route.retry, request.method));
+  const body: BodyPlan = !incoming ? { kind: "none" }
+    : replayWanted ? await planBody(incoming, headers.get("content-length"), route.retry.maxBufferBytes)
+    : { kind: "stream", stream: incoming };
+
   // Shadows only for admitted requests, so shedding load also sheds its mirror traffic.
   if (route.mirror && shouldMirror(route.mirror, Math.random())) {
     if (body.kind === "stream") mirrorStats.skippedUnbuffered++;
@@ -151,28 +187,23 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
       const shadowEndpoint = pickMirrorEndpoint(route.mirror);
       const target = upstreamFor(shadowEndpoint, bindings);
       if (typeof target === "string") mirrorStats.failed++;
-      else ctx.waitUntil(sendShadow(target, shadowEndpoint, url, request.method, request.headers, body.kind === "buffered" ? body.bytes : null, route.timeoutMs));
+      else ctx.waitUntil(sendShadow(target, shadowEndpoint, url, request.method, headers, body.kind === "buffered" ? body.bytes : null, route.timeoutMs));
     }
   }
 
-  let result;
-  try {
-    result = await proxy(
-      {
-        snapshot, route, members, env: bindings, url, body, startedMs,
-        method: request.method,
-        headers: request.headers,
-        colo: (request.cf?.colo as string | undefined) ?? "",
-        hashKey: hashKeyOf(snapshot.loadBalancer, request.headers, facts.query),
-        faultTargeted: faultTargeted && !fault!.bypassRetries,
-        // Passive health: counted here, sent to the control plane in a batch with the next check-in.
-        onTryEnded: recordOutcome,
-      },
-      resilience,
-    );
-  } finally {
-    release(breaker);
-  }
+  const result = await proxy(
+    {
+      snapshot, route, members, env: bindings, url, body, startedMs,
+      method: request.method,
+      headers,
+      colo: (request.cf?.colo as string | undefined) ?? "",
+      hashKey: hashKeyOf(snapshot.loadBalancer, request.headers, facts.query),
+      faultTargeted: faultTargeted && !fault!.bypassRetries,
+      // Passive health: counted here, sent to the control plane in a batch with the next check-in.
+      onTryEnded: recordOutcome,
+    },
+    resilience,
+  );
   let response = result.response;
   const endpointId = result.endpoint >= 0 ? snapshot.endpoints[result.endpoint]!.id : "";
 

@@ -29,7 +29,11 @@ export interface OutlierState {
   endpoints: Map<string, EndpointOutlier>;
   /** Endpoints in phase ejected or probing: the hot path checks this before anything else. */
   ejectedCount: number;
-  /** Earliest ejectedUntilMs among ejected endpoints (Infinity when none): probes are looked for only after it. */
+  /**
+   * When the next probe may be due, over every endpoint of every subset (Infinity when none is
+   * ejected): an ejected one's ejectedUntilMs, a probing one's probeSentAtMs + baseEjectionMs (its
+   * probe presumed lost). Probes are looked for only after it.
+   */
   nextProbeDueMs: number;
   events: OutlierEvent[];
 }
@@ -82,22 +86,32 @@ export function isAdmitted(state: OutlierState, id: string): boolean {
  */
 export function takeProbe(state: OutlierState, cfg: CompiledOutlierDetection, ids: (i: number) => string, members: readonly number[], nowMs: number): number {
   if (state.ejectedCount === 0 || nowMs < state.nextProbeDueMs) return -1;
-  let nextDue = Infinity;
   let found = -1;
   for (const i of members) {
     const e = state.endpoints.get(ids(i));
     if (!e || e.phase === "active") continue;
-    const due = e.phase === "ejected" ? e.ejectedUntilMs : e.probeSentAtMs + cfg.baseEjectionMs;
-    if (found < 0 && nowMs >= due) {
+    const due = probeDueMs(e, cfg);
+    if (nowMs >= due) {
       found = i;
       e.phase = "probing";
       e.probeSentAtMs = nowMs;
       record(state, { atMs: nowMs, endpoint: e.id, event: "probe-sent", reason: `ejection of ${due - (e.ejectedUntilMs - cfg.baseEjectionMs)} ms over` });
-      nextDue = Math.min(nextDue, nowMs + cfg.baseEjectionMs);
-    } else nextDue = Math.min(nextDue, due);
+      break;
+    }
   }
-  state.nextProbeDueMs = nextDue;
+  // Over all endpoints, not just this subset's: another subset's ejected endpoint still needs its probe.
+  state.nextProbeDueMs = earliestProbeDue(state, cfg);
   return found;
+}
+
+function probeDueMs(e: EndpointOutlier, cfg: CompiledOutlierDetection): number {
+  return e.phase === "ejected" ? e.ejectedUntilMs : e.probeSentAtMs + cfg.baseEjectionMs;
+}
+
+function earliestProbeDue(state: OutlierState, cfg: CompiledOutlierDetection): number {
+  let due = Infinity;
+  for (const e of state.endpoints.values()) if (e.phase !== "active") due = Math.min(due, probeDueMs(e, cfg));
+  return due;
 }
 
 /** Records the outcome of a real try (never an injected fault) to `id`; `endpointCount` is the service's. */
@@ -145,18 +159,12 @@ export function outlierReport(state: OutlierState, nowMs: number): unknown {
  * Forgets endpoints that left the service (a new snapshot), so their ejections neither count
  * against maxEjectionPercent nor wait for a probe that can never come.
  */
-export function retainEndpoints(state: OutlierState, ids: ReadonlySet<string>): void {
+export function retainEndpoints(state: OutlierState, cfg: CompiledOutlierDetection, ids: ReadonlySet<string>): void {
   let ejected = 0;
-  let nextDue = Infinity;
   for (const [id, e] of state.endpoints) {
-    if (!ids.has(id)) {
-      state.endpoints.delete(id);
-      continue;
-    }
-    if (e.phase === "active") continue;
-    ejected++;
-    nextDue = Math.min(nextDue, e.phase === "ejected" ? e.ejectedUntilMs : e.probeSentAtMs);
+    if (!ids.has(id)) state.endpoints.delete(id);
+    else if (e.phase !== "active") ejected++;
   }
   state.ejectedCount = ejected;
-  state.nextProbeDueMs = nextDue;
+  state.nextProbeDueMs = earliestProbeDue(state, cfg);
 }

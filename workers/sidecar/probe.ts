@@ -29,8 +29,11 @@ export async function probeBinding(url: URL, env: Record<string, unknown>): Prom
   const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
   try {
     const request = new Request(`https://${binding.toLowerCase()}.internal${path}`, { headers: { "user-agent": "edgemesh-health-check" }, signal: controller.signal });
-    const res = await Promise.race([target.fetch(request), timeout]);
+    const sent = target.fetch(request);
+    const res = await Promise.race([sent, timeout]);
     if (res === "timeout") {
+      // The abort makes the late fetch reject (or it answers anyway): nobody awaits it any more.
+      sent.then((late) => late.body?.cancel(), () => {}).catch(() => {});
       controller.abort();
       return Response.json({ timedOut: true, error: `no answer within ${timeoutMs} ms`, latencyMs: Date.now() - started } satisfies ProbeAnswer);
     }

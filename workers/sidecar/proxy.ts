@@ -3,7 +3,7 @@
 // on another endpoint. Each decision is made by its own module; this file only sequences them and
 // records every real try's outcome for the balancer and outlier detection.
 import type { CompiledEndpoint, CompiledRoute, ServiceSnapshot } from "../../policies/snapshot.ts";
-import { chooseEndpoint, loadOf, tryAbandoned, tryEnded, tryStarted } from "./balance.ts";
+import { chooseEndpoint, loadOf, retainLoads, tryAbandoned, tryEnded, tryStarted } from "./balance.ts";
 import { bodyForTry, isReplayable, type BodyPlan } from "./body.ts";
 import { recordRequest, withdrawRetry, type RetryBudgetState } from "./budget.ts";
 import { decideFault, faultResponse, NO_FAULT } from "./fault.ts";
@@ -101,10 +101,14 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
   const timer = setTimeout(() => stop("timeout"), timeoutMs);
   const fault = req.faultTargeted && req.route.fault ? decideFault(req.route.fault, Math.random) : NO_FAULT;
 
+  const base = { endpoint: index, error: "" };
   const run = async (): Promise<TryResult> => {
-    const base = { endpoint: index, error: "" };
-    if (fault.delayMs > 0 && (await Promise.race([sleep(fault.delayMs).then(() => "slept" as const), stopped])) !== "slept") {
-      return { ...base, outcome: { kind: "timeout" }, response: undefined, injected: true };
+    if (fault.delayMs > 0) {
+      let delayTimer: ReturnType<typeof setTimeout> | undefined;
+      const slept = new Promise<"slept">((resolve) => (delayTimer = setTimeout(() => resolve("slept"), fault.delayMs)));
+      const first = await Promise.race([slept, stopped]);
+      clearTimeout(delayTimer);
+      if (first !== "slept") return { ...base, outcome: { kind: "timeout" }, response: undefined, injected: true };
     }
     if (fault.abortStatus > 0) return { ...base, outcome: { kind: "response", status: fault.abortStatus }, response: faultResponse(fault.abortStatus), injected: true };
 
@@ -112,11 +116,13 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
     if (typeof upstream === "string") {
       return { ...base, outcome: { kind: "connect-failure" }, response: meshError(502, "x-edgemesh-error", "missing-binding", { detail: upstream }), injected: false, error: upstream };
     }
+    // Built before the try counts as started: a request that cannot be built never leaves a try in flight.
+    const upstreamRequest = new Request(targetUrl(endpoint, req.url), { method: req.method, headers: req.headers, body: bodyForTry(req.body, req.method), redirect: "manual", signal: controller.signal });
     const load = loadOf(endpoint.id);
     const startedMs = Date.now();
     tryStarted(load, startedMs);
-    const sent = upstream
-      .fetch(new Request(targetUrl(endpoint, req.url), { method: req.method, headers: req.headers, body: bodyForTry(req.body), redirect: "manual", signal: controller.signal }))
+    const sent = Promise.resolve()
+      .then(() => upstream.fetch(upstreamRequest))
       .then((response) => ({ response }), (err: unknown) => ({ err }));
     const first = await Promise.race([sent, stopped]);
     const nowMs = Date.now();
@@ -144,7 +150,13 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
     req.onTryEnded?.(endpoint.id, failed, nowMs - startedMs);
     return result;
   };
-  const result = run().finally(() => clearTimeout(timer));
+  // A try always answers: anything thrown becomes a connect failure naming the error.
+  const result = run()
+    .catch((err: unknown): TryResult => {
+      const message = err instanceof Error ? err.message : String(err);
+      return { ...base, outcome: { kind: "connect-failure" }, response: undefined, injected: false, error: message };
+    })
+    .finally(() => clearTimeout(timer));
   return { result, cancel: () => stop("cancelled") };
 }
 
@@ -176,7 +188,9 @@ export async function proxy(req: ProxyRequest, state: ResilienceState): Promise<
   recordRequest(state.budget, budgetCfg, req.startedMs);
   if (state.alignedWith !== snapshot) {
     state.alignedWith = snapshot;
-    retainEndpoints(state.outliers, new Set(snapshot.endpoints.map((e) => e.id)));
+    const ids = new Set(snapshot.endpoints.map((e) => e.id));
+    retainEndpoints(state.outliers, snapshot.outlierDetection, ids);
+    retainLoads(ids);
   }
 
   for (let n = 0; ; n++) {
@@ -201,6 +215,7 @@ export async function proxy(req: ProxyRequest, state: ResilienceState): Promise<
           return startTry(req, state, other, Math.max(1, Math.min(tryTimeoutMs, deadlineMs - Date.now())));
         },
         (r) => !isRetriable(retry, r.outcome),
+        (r) => void r.response?.body?.cancel().catch(() => {}),
       );
       result = outcome.value;
       hedged ||= outcome.hedged;

@@ -122,8 +122,11 @@ async function revalidate(src: SnapshotSource, waitUntil: (p: Promise<unknown>) 
     const reply = await askControl(src, Math.max(src.defaultTtlMs, 2_000));
     const now = Date.now();
     if (reply.status === "ok") {
-      install(reply.snapshot, "control", now);
-      waitUntil(saveToCache(src, reply.snapshot));
+      // A revalidation that stalled may answer after a newer one installed a later generation.
+      if (!state.loaded || reply.snapshot.generation >= state.loaded.snapshot.generation) {
+        install(reply.snapshot, "control", now);
+        waitUntil(saveToCache(src, reply.snapshot));
+      }
     } else if (reply.status === "not-modified" && state.loaded) {
       state.loaded.checkedAtMs = now;
       // A snapshot from the cache that the control plane confirms as current counts as its own.

@@ -1,4 +1,5 @@
-// Admin bearer-token check, compared in constant time so the token cannot be guessed byte by byte.
+// Admin bearer-token check, shared by the control plane and the sidecars. Compared in constant
+// time so the token cannot be guessed byte by byte.
 
 function timingSafeEqual(a: string, b: string): boolean {
   const enc = new TextEncoder();

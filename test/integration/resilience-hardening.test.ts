@@ -1,0 +1,133 @@
+// Requests that used to leak per-isolate state or hang: GET with a body, requests refused by the
+// breaker while their body is still arriving, a whole-request fault delay longer than the route's
+// deadline, and debug endpoints on a sidecar without an admin token. On the real runtime.
+import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { sidecarName, startMesh, type RunningMesh } from "../../scripts/mesh.ts";
+import { endpointsOf, instanceIds, startResilienceMesh, type ResilienceMesh } from "./resilience-helpers.ts";
+
+const ids = instanceIds(2);
+let m: ResilienceMesh;
+let direct: URL;
+
+beforeAll(async () => {
+  m = await startResilienceMesh(ids, { exposeWorkers: [sidecarName("api")] });
+  direct = await m.mesh.directUrl(sidecarName("api"));
+});
+afterAll(() => m?.dispose());
+beforeEach(async () => {
+  for (const id of ids) await m.configure(id, {});
+});
+
+/** A GET with a body: fetch() refuses to send one, so this goes over a raw HTTP/1.1 request. */
+function getWithBody(path: string, body: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(new URL(path, direct), { method: "GET", headers: { "content-type": "text/plain", "content-length": Buffer.byteLength(body) } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function expectNothingInFlight(): Promise<void> {
+  const r = await m.debug("resilience");
+  expect(r.breaker.active).toBe(0);
+  expect(r.breaker.pending).toBe(0);
+  for (const id of ids) expect(r.endpointLoads[id]?.outstanding ?? 0).toBe(0);
+}
+
+const base = { endpoints: endpointsOf(ids), subsets: { all: {} }, outlierDetection: { consecutive5xx: 0, consecutiveGatewayErrors: 0 } };
+
+describe("a GET with a body", () => {
+  it("is proxied (without the body) and leaves no try or breaker slot behind", async () => {
+    await m.apply({ ...base, routes: [{ name: "r", to: [{ subset: "all" }], retries: { attempts: 2 } }] });
+    for (let i = 0; i < 10; i++) {
+      const res = await getWithBody("/", "a body a GET should not have");
+      expect(res.status).toBe(200);
+    }
+    await expectNothingInFlight();
+  });
+
+  it("does not hang on a hedged route", async () => {
+    await m.apply({ ...base, routes: [{ name: "r", to: [{ subset: "all" }], hedge: { afterMs: 20 } }] });
+    await m.configure("api-a", { delayMs: 60 });
+    await m.configure("api-b", { delayMs: 60 });
+    for (let i = 0; i < 6; i++) {
+      const res = await getWithBody("/", "body");
+      expect(res.status).toBe(200);
+    }
+    await expectNothingInFlight();
+  });
+});
+
+describe("the circuit breaker", () => {
+  it("refuses a request over its limit before reading its body", async () => {
+    await m.apply({ ...base, routes: [{ name: "r", to: [{ subset: "all" }], retries: { attempts: 1, retryNonIdempotent: true } }], circuitBreaker: { maxConcurrent: 1, maxPending: 0 } });
+    await m.configure("api-a", { delayMs: 1500 });
+    await m.configure("api-b", { delayMs: 1500 });
+    const occupying = m.call("/");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // A POST whose body never finishes arriving: buffering it first would wait forever.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(direct.port), direct.hostname, () => {
+        socket.write(`POST / HTTP/1.1\r\nhost: ${direct.host}\r\ncontent-length: 1000\r\n\r\npartial`);
+      });
+      let text = "";
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve(text);
+      }, 1000);
+      socket.on("data", (chunk) => {
+        text += chunk.toString("utf8");
+        if (text.includes("\r\n\r\n")) {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(text);
+        }
+      });
+      socket.on("error", reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 503/);
+    expect(answer.toLowerCase()).toContain("x-edgemesh-overloaded: max-pending");
+    expect((await occupying).status).toBe(200);
+  });
+});
+
+describe("a whole-request fault delay (bypassRetries)", () => {
+  it("never outlasts the route's deadline and answers route-timeout", async () => {
+    await m.apply({ ...base, routes: [{ name: "r", to: [{ subset: "all" }], timeoutMs: 200, fault: { delay: { percent: 100, ms: 3000 }, bypassRetries: true, onlyWithHeader: { name: "x-chaos", value: "me" } } }] });
+    const started = Date.now();
+    const res = await m.call("/", { headers: { "x-chaos": "me" } });
+    expect(res.status).toBe(504);
+    expect(res.headers.get("x-edgemesh-timeout")).toBe("route-timeout");
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+});
+
+describe("debug endpoints without EDGEMESH_ADMIN_TOKEN", () => {
+  let bare: RunningMesh;
+  beforeAll(async () => {
+    bare = await startMesh({ topology: { mesh: "bare", services: { api: [{ id: "api-a", binding: "API_A", script: "test-flaky" }] } }, sidecarVars: { EDGEMESH_ADMIN_TOKEN: "" } });
+  });
+  afterAll(() => bare?.dispose());
+
+  it("are all refused, with a message saying how to enable them", async () => {
+    for (const path of ["status", "snapshot", "outliers", "resilience", "probe?binding=API_A&path=/"]) {
+      const res = await fetch(new URL(`/__edgemesh/${path}`, bare.url));
+      expect(res.status).toBe(403);
+      expect(await res.text()).toContain("EDGEMESH_ADMIN_TOKEN");
+    }
+  });
+
+  it("with a token, need exactly it", async () => {
+    expect((await m.call("/__edgemesh/status")).status).toBe(401);
+    expect((await m.call("/__edgemesh/status", { headers: { authorization: `Bearer ${m.mesh.adminToken}x` } })).status).toBe(401);
+    expect((await m.call("/__edgemesh/status", { headers: { authorization: `Bearer ${m.mesh.adminToken}` } })).status).toBe(200);
+  });
+});
