@@ -171,8 +171,8 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   private fault: ControlFault = { snapshot: "ok", delayMs: 0 };
   private snapshotCalls = 0;
   private readonly startedAtMs = Date.now();
-  private eventsSincePrune = 0;
-  private transitionsSincePrune = 0;
+  /** Inserts into each append-only log since it was last trimmed. */
+  private sincePrune = { events: 0, health_transitions: 0 };
   /** Why the stored active policy could not be loaded; cleared by the next apply or rollback. */
   private loadError: PolicyLoadError | undefined;
   /** Checks left over when an alarm reached CHECKS_PER_ALARM; the next alarm runs them first. */
@@ -304,13 +304,17 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
 
   // ---- events -------------------------------------------------------------------------------
 
+  /** Keeps an append-only log at its newest `keep` rows, trimming once every PRUNE_EVERY inserts. */
+  private trimLog(table: "events" | "health_transitions", newestSeq: number, keep: number): void {
+    if (++this.sincePrune[table] < Math.min(PRUNE_EVERY, keep)) return;
+    this.sincePrune[table] = 0;
+    this.sql.exec(`DELETE FROM ${table} WHERE seq <= ?`, newestSeq - keep);
+  }
+
   private emit<T extends MeshEventType>(type: T, data: MeshEventData[T]): void {
     const atMs = Date.now();
     const seq = this.sql.exec<{ seq: number }>("INSERT INTO events (at_ms, type, data) VALUES (?, ?, ?) RETURNING seq", atMs, type, JSON.stringify(data)).one().seq;
-    if (++this.eventsSincePrune >= PRUNE_EVERY) {
-      this.eventsSincePrune = 0;
-      this.sql.exec("DELETE FROM events WHERE seq <= ?", seq - EVENT_LOG_LIMIT);
-    }
+    this.trimLog("events", seq, EVENT_LOG_LIMIT);
     const message = JSON.stringify({ seq, atMs, type, data });
     for (const ws of this.ctx.getWebSockets()) {
       const wanted = (ws.deserializeAttachment() as { types?: string[] } | null)?.types;
@@ -605,11 +609,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       "INSERT INTO health_transitions (at_ms, service, endpoint_id, source, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
       Date.now(), service, endpointId, source, from, to, reason,
     ).one().seq;
-    const keep = Number(this.env.EDGEMESH_HEALTH_HISTORY_LIMIT) || HEALTH_HISTORY_LIMIT;
-    if (++this.transitionsSincePrune >= Math.min(PRUNE_EVERY, keep)) {
-      this.transitionsSincePrune = 0;
-      this.sql.exec("DELETE FROM health_transitions WHERE seq <= ?", seq - keep);
-    }
+    this.trimLog("health_transitions", seq, Number(this.env.EDGEMESH_HEALTH_HISTORY_LIMIT) || HEALTH_HISTORY_LIMIT);
     this.emit("health.changed", { service, endpointId, source, from, to, reason });
   }
 

@@ -1,6 +1,6 @@
 // Fault injection, mirroring and hedging on the real runtime.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { endpointsOf, instanceIds, percentile, startResilienceMesh, type ResilienceMesh } from "./resilience-helpers.ts";
+import { describe, expect, it } from "vitest";
+import { endpointsOf, instanceIds, percentile, type ResilienceMesh, useResilienceMesh } from "./resilience-helpers.ts";
 
 const ids = instanceIds(3);
 let m: ResilienceMesh;
@@ -9,12 +9,8 @@ const endpoints = endpointsOf(ids, (id) => ({ role: id === "api-c" ? "shadow" : 
 const subsets = { main: { role: "main" }, shadow: { role: "shadow" } };
 const noEjection = { consecutive5xx: 0, consecutiveGatewayErrors: 0 };
 
-beforeAll(async () => {
-  m = await startResilienceMesh(ids);
-});
-afterAll(() => m?.dispose());
-beforeEach(async () => {
-  for (const id of ids) await m.configure(id, {});
+useResilienceMesh(ids, (started) => {
+  m = started;
 });
 
 function route(extra: Record<string, unknown>) {

@@ -3,22 +3,22 @@
 // deadline, and debug endpoints on a sidecar without an admin token. On the real runtime.
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sidecarName, startMesh, type RunningMesh } from "../../scripts/mesh.ts";
-import { endpointsOf, instanceIds, startResilienceMesh, type ResilienceMesh } from "./resilience-helpers.ts";
+import { endpointsOf, instanceIds, startResilienceMesh, type ResilienceMesh, useResilienceMesh } from "./resilience-helpers.ts";
 
 const ids = instanceIds(2);
 let m: ResilienceMesh;
 let direct: URL;
 
-beforeAll(async () => {
-  m = await startResilienceMesh(ids, { exposeWorkers: [sidecarName("api")] });
-  direct = await m.mesh.directUrl(sidecarName("api"));
-});
-afterAll(() => m?.dispose());
-beforeEach(async () => {
-  for (const id of ids) await m.configure(id, {});
-});
+useResilienceMesh(
+  ids,
+  async (started) => {
+    m = started;
+    direct = await m.mesh.directUrl(sidecarName("api"));
+  },
+  { exposeWorkers: [sidecarName("api")] },
+);
 
 /** A GET with a body: fetch() refuses to send one, so this goes over a raw HTTP/1.1 request. */
 function getWithBody(path: string, body: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {

@@ -1,5 +1,6 @@
 // A small mesh for resilience tests: service "api" with misbehaving instances (test/workers/flaky.ts)
 // and a load client inside workerd bound to api's sidecar.
+import { afterAll, beforeAll, beforeEach } from "vitest";
 import { instanceName, sidecarName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
 
 export const MESH = "resil";
@@ -49,6 +50,22 @@ export interface ResilienceMeshOptions {
   sidecarVars?: Record<string, string>;
   /** Workers to give a socket of their own (see RunningMesh.directUrl). */
   exposeWorkers?: string[];
+}
+
+/**
+ * The hooks every resilience test file needs: one mesh for the file (handed to `onStarted`),
+ * disposed after it, and every upstream reset to well-behaved before each test.
+ */
+export function useResilienceMesh(ids: string[], onStarted: (m: ResilienceMesh) => void | Promise<void>, opts: ResilienceMeshOptions = {}): void {
+  let started: ResilienceMesh | undefined;
+  beforeAll(async () => {
+    started = await startResilienceMesh(ids, opts);
+    await onStarted(started);
+  });
+  afterAll(() => started?.dispose());
+  beforeEach(async () => {
+    for (const id of ids) await started!.configure(id, {});
+  });
 }
 
 export async function startResilienceMesh(ids: string[], opts: ResilienceMeshOptions = {}): Promise<ResilienceMesh> {

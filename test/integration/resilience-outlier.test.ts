@@ -1,16 +1,12 @@
 // Circuit breaking, outlier ejection with its single probe, and balancing around a slow instance.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { endpointsOf, instanceIds, startResilienceMesh, type ResilienceMesh } from "./resilience-helpers.ts";
+import { describe, expect, it } from "vitest";
+import { endpointsOf, instanceIds, type ResilienceMesh, useResilienceMesh } from "./resilience-helpers.ts";
 
 const ids = instanceIds(3);
 let m: ResilienceMesh;
 
-beforeAll(async () => {
-  m = await startResilienceMesh(ids);
-});
-afterAll(() => m?.dispose());
-beforeEach(async () => {
-  for (const id of ids) await m.configure(id, {});
+useResilienceMesh(ids, (started) => {
+  m = started;
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

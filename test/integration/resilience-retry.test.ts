@@ -1,16 +1,12 @@
 // Retries, timeouts and the retry budget on the real runtime, against misbehaving upstreams.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { endpointsOf, instanceIds, startResilienceMesh, type ResilienceMesh } from "./resilience-helpers.ts";
+import { describe, expect, it } from "vitest";
+import { endpointsOf, instanceIds, type ResilienceMesh, useResilienceMesh } from "./resilience-helpers.ts";
 
 const ids = instanceIds(3);
 let m: ResilienceMesh;
 
-beforeAll(async () => {
-  m = await startResilienceMesh(ids);
-});
-afterAll(() => m?.dispose());
-beforeEach(async () => {
-  for (const id of ids) await m.configure(id, {});
+useResilienceMesh(ids, (started) => {
+  m = started;
 });
 
 async function totalHits(): Promise<number> {

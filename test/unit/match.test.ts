@@ -3,7 +3,8 @@ import { compilePolicy } from "../../policies/compile.ts";
 import { validatePolicy } from "../../policies/schema.ts";
 import { matchRoute, prepareRoutes, type RequestFacts } from "../../workers/sidecar/match.ts";
 import { pickSubset } from "../../workers/sidecar/split.ts";
-import { pickEndpoint } from "../../workers/sidecar/balance.ts";
+import { chooseEndpoint } from "../../workers/sidecar/balance.ts";
+import { compiledService } from "./resilience-fixtures.ts";
 
 function routesOf(routes: unknown[]) {
   const r = validatePolicy({ mesh: "m", services: { s: { endpoints: [{ id: "e1", binding: "E1" }], subsets: { all: {} }, routes } } });
@@ -88,6 +89,10 @@ describe("weighted split", () => {
 });
 
 describe("round robin", () => {
+  const lb = compiledService({ loadBalancer: { algorithm: "round-robin" } }).loadBalancer;
+  const endpoints = Array.from({ length: 10 }, (_, i) => ({ id: `e${i}`, labels: {}, weight: 1 }));
+  const pickEndpoint = (members: number[]) =>
+    chooseEndpoint(lb, endpoints, members, { nowMs: 0, random: Math.random, exclude: [], available: undefined, hashKey: undefined, colo: "" });
   it("cycles through a subset's members and reports an empty subset", () => {
     const members = [4, 7, 9];
     expect([pickEndpoint(members), pickEndpoint(members), pickEndpoint(members), pickEndpoint(members)]).toEqual([4, 7, 9, 4]);

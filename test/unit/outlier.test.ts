@@ -4,7 +4,7 @@ import { compiledService } from "./resilience-fixtures.ts";
 
 const cfg = { ...compiledService().outlierDetection, baseEjectionMs: 1000, maxEjectionMs: 2500 };
 const ids = ["a", "b", "c", "d"];
-const idOf = (i: number) => ids[i]!;
+const asEndpoints = ids.map((id) => ({ id }));
 const members = [0, 1, 2, 3];
 
 describe("outlier detection", () => {
@@ -33,9 +33,9 @@ describe("outlier detection", () => {
   it("sends exactly one probe once the ejection is over, and re-admits on success", () => {
     const s = newOutlierState();
     for (let i = 0; i < 3; i++) recordOutcome(s, cfg, "a", "gateway-error", 4, 0);
-    expect(takeProbe(s, cfg, idOf, members, 999)).toBe(-1);
-    expect(takeProbe(s, cfg, idOf, members, 1000)).toBe(0);
-    expect(takeProbe(s, cfg, idOf, members, 1001)).toBe(-1); // the probe is in flight
+    expect(takeProbe(s, cfg, asEndpoints, members, 999)).toBe(-1);
+    expect(takeProbe(s, cfg, asEndpoints, members, 1000)).toBe(0);
+    expect(takeProbe(s, cfg, asEndpoints, members, 1001)).toBe(-1); // the probe is in flight
     expect(isAdmitted(s, "a")).toBe(false);
     recordOutcome(s, cfg, "a", "success", 4, 1010);
     expect(isAdmitted(s, "a")).toBe(true);
@@ -48,7 +48,7 @@ describe("outlier detection", () => {
     let now = 1000;
     const lengths: number[] = [];
     for (let round = 0; round < 3; round++) {
-      expect(takeProbe(s, cfg, idOf, members, now)).toBe(0);
+      expect(takeProbe(s, cfg, asEndpoints, members, now)).toBe(0);
       recordOutcome(s, cfg, "a", "gateway-error", 4, now);
       const ev = s.events.at(-1)!;
       expect(ev.event).toBe("ejected");
@@ -68,9 +68,9 @@ describe("outlier detection", () => {
   it("presumes a probe lost when it never reports back", () => {
     const s = newOutlierState();
     for (let i = 0; i < 3; i++) recordOutcome(s, cfg, "a", "gateway-error", 4, 0);
-    expect(takeProbe(s, cfg, idOf, members, 1000)).toBe(0);
-    expect(takeProbe(s, cfg, idOf, members, 1500)).toBe(-1);
-    expect(takeProbe(s, cfg, idOf, members, 2000)).toBe(0);
+    expect(takeProbe(s, cfg, asEndpoints, members, 1000)).toBe(0);
+    expect(takeProbe(s, cfg, asEndpoints, members, 1500)).toBe(-1);
+    expect(takeProbe(s, cfg, asEndpoints, members, 2000)).toBe(0);
   });
 });
 
@@ -96,10 +96,10 @@ describe("probes across subsets", () => {
     const subsetB = [2, 3];
     for (let i = 0; i < 3; i++) recordOutcome(s, cfg, "a", "gateway-error", 4, 0);
     // Only subset B's traffic arrives once a's ejection is over.
-    expect(takeProbe(s, cfg, idOf, subsetB, 1000)).toBe(-1);
-    expect(takeProbe(s, cfg, idOf, subsetB, 1001)).toBe(-1);
+    expect(takeProbe(s, cfg, asEndpoints, subsetB, 1000)).toBe(-1);
+    expect(takeProbe(s, cfg, asEndpoints, subsetB, 1001)).toBe(-1);
     expect(s.nextProbeDueMs).toBe(1000);
-    expect(takeProbe(s, cfg, idOf, subsetA, 1002)).toBe(0);
+    expect(takeProbe(s, cfg, asEndpoints, subsetA, 1002)).toBe(0);
     // Now a is probing: its probe is presumed lost after baseEjectionMs.
     expect(s.nextProbeDueMs).toBe(2002);
   });
@@ -108,10 +108,10 @@ describe("probes across subsets", () => {
     const { retainEndpoints } = await import("../../workers/sidecar/outlier.ts");
     const s = newOutlierState();
     for (let i = 0; i < 3; i++) recordOutcome(s, cfg, "a", "gateway-error", 4, 0);
-    expect(takeProbe(s, cfg, idOf, members, 1000)).toBe(0);
+    expect(takeProbe(s, cfg, asEndpoints, members, 1000)).toBe(0);
     retainEndpoints(s, cfg, new Set(ids));
     expect(s.nextProbeDueMs).toBe(2000);
-    expect(takeProbe(s, cfg, idOf, members, 1500)).toBe(-1);
-    expect(takeProbe(s, cfg, idOf, members, 2000)).toBe(0);
+    expect(takeProbe(s, cfg, asEndpoints, members, 1500)).toBe(-1);
+    expect(takeProbe(s, cfg, asEndpoints, members, 2000)).toBe(0);
   });
 });

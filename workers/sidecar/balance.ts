@@ -92,13 +92,6 @@ export interface PickRequest {
 
 const roundRobinNext = new WeakMap<readonly number[], number>();
 
-/** Plain round robin over a subset's members, without load or availability; -1 when empty. */
-export function pickEndpoint(members: readonly number[] | undefined): number {
-  if (!members || members.length === 0) return -1;
-  const next = roundRobinNext.get(members) ?? 0;
-  roundRobinNext.set(members, next + 1 >= members.length ? 0 : next + 1);
-  return members[next]!;
-}
 const cumulativeWeights = new WeakMap<readonly number[], Float64Array>();
 /** Keyed by table size and member ids; insertion order is age, the oldest goes first. */
 const maglevTables = new Map<string, Int32Array>();

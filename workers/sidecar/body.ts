@@ -16,8 +16,8 @@ export function isReplayable(plan: BodyPlan): boolean {
  * (workerd hands it over), but `new Request` refuses to build one, so the body is dropped.
  */
 export function methodAllowsBody(method: string): boolean {
-  const m = method.toUpperCase();
-  return m !== "GET" && m !== "HEAD";
+  // fetch normalises these methods' case, so no per-request toUpperCase is needed.
+  return method !== "GET" && method !== "HEAD";
 }
 
 /** The body to send on one try; a buffered body can be sent any number of times. */

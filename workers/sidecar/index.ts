@@ -1,6 +1,6 @@
 // The sidecar: one per service, the same code for every service. This file only composes the
 // pipeline stages; each stage is its own module with its own tests.
-import type { CompiledRoute, MeshControlRpc, ServiceSnapshot } from "../../policies/snapshot.ts";
+import type { MeshControlRpc } from "../../policies/snapshot.ts";
 import { allLoads, hashKeyOf } from "./balance.ts";
 import { hasAdminToken } from "../../policies/admin-token.ts";
 import { methodAllowsBody, planBody, type BodyPlan } from "./body.ts";
@@ -10,12 +10,13 @@ import { decideFault, faultApplies, faultResponse } from "./fault.ts";
 import { upstreamFor } from "./forward.ts";
 import { mirrorStats, pickMirrorEndpoint, sendShadow, shouldMirror } from "./mirror.ts";
 import { newOutlierState, outlierReport } from "./outlier.ts";
-import { proxy, type ResilienceState } from "./proxy.ts";
+import { proxy, type ProxyResult, type ResilienceState } from "./proxy.ts";
 import { mayRetryMethod } from "./retry.ts";
 import { matchRoute, type RequestFacts } from "./match.ts";
 import { DEBUG_HEADER, meshError } from "./responses.ts";
 import { currentSnapshot, snapshotStatus, type SnapshotSource } from "./snapshot-cache.ts";
 import { pickSubset } from "./split.ts";
+import { sleep } from "./sleep.ts";
 import { probeBinding } from "./probe.ts";
 import { recordOutcome } from "./report.ts";
 
@@ -36,14 +37,13 @@ const DEBUG_PREFIX = "/__edgemesh/";
 // Per-isolate resilience state of this sidecar's service: plain data, never I/O objects.
 const resilience: ResilienceState = { outliers: newOutlierState(), budget: newRetryBudget() };
 const breaker = newBreaker();
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 // Built once per env (the same object for every request of an isolate), not per request. It holds
 // the namespace binding, never a stub: a stub is made inside the request that uses it.
 let source: SnapshotSource | undefined;
 let sourceEnv: SidecarEnv | undefined;
 
-function sourceFor(env: SidecarEnv, request: Request): SnapshotSource {
+function sourceFor(env: SidecarEnv, colo: string | undefined): SnapshotSource {
   if (source === undefined || sourceEnv !== env) {
     sourceEnv = env;
     source = {
@@ -55,7 +55,6 @@ function sourceFor(env: SidecarEnv, request: Request): SnapshotSource {
       coldTimeoutMs: Number(env.COLD_SNAPSHOT_TIMEOUT_MS ?? 5000),
     };
   }
-  const colo = request.cf?.colo as string | undefined;
   if (colo !== undefined) source.colo = colo;
   return source;
 }
@@ -106,7 +105,8 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
   const url = new URL(request.url);
   if (url.pathname.startsWith(DEBUG_PREFIX)) return debugEndpoint(request, url, env);
 
-  const loaded = await currentSnapshot(sourceFor(env, request), (p) => ctx.waitUntil(p));
+  const colo = request.cf?.colo as string | undefined;
+  const loaded = await currentSnapshot(sourceFor(env, colo), (p) => ctx.waitUntil(p));
   if (!loaded) {
     return meshError(503, "x-edgemesh-error", "no-snapshot", { detail: snapshotStatus().lastError ?? "control plane unreachable" });
   }
@@ -151,75 +151,63 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     }
   }
 
+  let result: ProxyResult;
   try {
-    return await admitted(request, env, ctx, url, facts, loaded.snapshot, route, subset, members, faultTargeted, startedMs);
+    const bindings = env as unknown as Record<string, unknown>;
+    // A GET or HEAD sent with a body goes upstream without it (see body.ts).
+    let headers = request.headers;
+    let incoming = request.body;
+    if (incoming && !methodAllowsBody(request.method)) {
+      incoming = null;
+      headers = new Headers(headers);
+      headers.delete("content-length");
+      headers.delete("transfer-encoding");
+    }
+    // Buffer the body only when something may replay it: a retry, a hedge or a mirror.
+    const replayWanted = route.mirror !== undefined || ((route.retry.attempts > 0 || route.hedge !== undefined) && mayRetryMethod(route.retry, request.method));
+    const body: BodyPlan = !incoming ? { kind: "none" }
+      : replayWanted ? await planBody(incoming, headers.get("content-length"), route.retry.maxBufferBytes)
+      : { kind: "stream", stream: incoming };
+
+    // Shadows only for admitted requests, so shedding load also sheds its mirror traffic.
+    if (route.mirror && shouldMirror(route.mirror, Math.random())) {
+      if (body.kind === "stream") mirrorStats.skippedUnbuffered++;
+      else {
+        const shadowEndpoint = pickMirrorEndpoint(route.mirror);
+        const target = upstreamFor(shadowEndpoint, bindings);
+        if (typeof target === "string") mirrorStats.failed++;
+        else ctx.waitUntil(sendShadow(target, shadowEndpoint, url, request.method, headers, body.kind === "buffered" ? body.bytes : null, route.timeoutMs));
+      }
+    }
+
+    result = await proxy(
+      {
+        snapshot, route, members, env: bindings, url, body, startedMs, headers,
+        method: request.method,
+        colo: colo ?? "",
+        hashKey: hashKeyOf(snapshot.loadBalancer, request.headers, facts.query),
+        faultTargeted: faultTargeted && !fault!.bypassRetries,
+        // Passive health: counted here, sent to the control plane in a batch with the next check-in.
+        onTryEnded: recordOutcome,
+      },
+      resilience,
+    );
   } finally {
     release(breaker);
   }
-}
 
-/** The rest of a request that holds a breaker slot (released by the caller). */
-async function admitted(
-  request: Request, env: SidecarEnv, ctx: ExecutionContext, url: URL, facts: RequestFacts,
-  snapshot: ServiceSnapshot, route: CompiledRoute, subset: string, members: readonly number[], faultTargeted: boolean, startedMs: number,
-): Promise<Response> {
-  const bindings = env as unknown as Record<string, unknown>;
-  const fault = route.fault;
-  // A GET or HEAD sent with a body goes upstream without it (see body.ts).
-  let headers = request.headers;
-  let incoming = request.body;
-  if (incoming && !methodAllowsBody(request.method)) {
-    incoming = null;
-    headers = new Headers(headers);
-    headers.delete("content-length");
-    headers.delete("transfer-encoding");
-  }
-  // Buffer the body only when something may replay it: a retry, a hedge or a mirror.
-  const replayWanted = route.mirror !== undefined || ((route.retry.attempts > 0 || route.hedge !== undefined) && mayRetryMethod(route.retry, request.method));
-  const body: BodyPlan = !incoming ? { kind: "none" }
-    : replayWanted ? await planBody(incoming, headers.get("content-length"), route.retry.maxBufferBytes)
-    : { kind: "stream", stream: incoming };
-
-  // Shadows only for admitted requests, so shedding load also sheds its mirror traffic.
-  if (route.mirror && shouldMirror(route.mirror, Math.random())) {
-    if (body.kind === "stream") mirrorStats.skippedUnbuffered++;
-    else {
-      const shadowEndpoint = pickMirrorEndpoint(route.mirror);
-      const target = upstreamFor(shadowEndpoint, bindings);
-      if (typeof target === "string") mirrorStats.failed++;
-      else ctx.waitUntil(sendShadow(target, shadowEndpoint, url, request.method, headers, body.kind === "buffered" ? body.bytes : null, route.timeoutMs));
-    }
-  }
-
-  const result = await proxy(
-    {
-      snapshot, route, members, env: bindings, url, body, startedMs,
-      method: request.method,
-      headers,
-      colo: (request.cf?.colo as string | undefined) ?? "",
-      hashKey: hashKeyOf(snapshot.loadBalancer, request.headers, facts.query),
-      faultTargeted: faultTargeted && !fault!.bypassRetries,
-      // Passive health: counted here, sent to the control plane in a batch with the next check-in.
-      onTryEnded: recordOutcome,
-    },
-    resilience,
-  );
-  let response = result.response;
-  const endpointId = result.endpoint >= 0 ? snapshot.endpoints[result.endpoint]!.id : "";
-
-  if (request.headers.get(DEBUG_HEADER) !== null) {
-    response = new Response(response.body, response);
-    const h = response.headers;
-    h.set("x-edgemesh-service", snapshot.service);
-    h.set("x-edgemesh-route", route.name);
-    h.set("x-edgemesh-subset", subset);
-    h.set("x-edgemesh-endpoint", endpointId);
-    h.set("x-edgemesh-attempts", String(result.tries));
-    if (result.hedged) h.set("x-edgemesh-hedged", "1");
-    if (result.retryStoppedBy) h.set("x-edgemesh-retry-stopped-by", result.retryStoppedBy);
-    h.set("x-edgemesh-snapshot-version", String(snapshot.policyVersion));
-    h.set("x-edgemesh-snapshot-generation", String(snapshot.generation));
-  }
+  if (request.headers.get(DEBUG_HEADER) === null) return result.response;
+  const response = new Response(result.response.body, result.response);
+  const h = response.headers;
+  h.set("x-edgemesh-service", snapshot.service);
+  h.set("x-edgemesh-route", route.name);
+  h.set("x-edgemesh-subset", subset);
+  h.set("x-edgemesh-endpoint", result.endpoint >= 0 ? snapshot.endpoints[result.endpoint]!.id : "");
+  h.set("x-edgemesh-attempts", String(result.tries));
+  if (result.hedged) h.set("x-edgemesh-hedged", "1");
+  if (result.retryStoppedBy) h.set("x-edgemesh-retry-stopped-by", result.retryStoppedBy);
+  h.set("x-edgemesh-snapshot-version", String(snapshot.policyVersion));
+  h.set("x-edgemesh-snapshot-generation", String(snapshot.generation));
   return response;
 }
 

@@ -84,11 +84,11 @@ export function isAdmitted(state: OutlierState, id: string): boolean {
  * probing: the caller must send this request to it. A probe that never reported back (its request
  * was cancelled) is presumed lost after baseEjectionMs.
  */
-export function takeProbe(state: OutlierState, cfg: CompiledOutlierDetection, ids: (i: number) => string, members: readonly number[], nowMs: number): number {
+export function takeProbe(state: OutlierState, cfg: CompiledOutlierDetection, endpoints: readonly { id: string }[], members: readonly number[], nowMs: number): number {
   if (state.ejectedCount === 0 || nowMs < state.nextProbeDueMs) return -1;
   let found = -1;
   for (const i of members) {
-    const e = state.endpoints.get(ids(i));
+    const e = state.endpoints.get(endpoints[i]!.id);
     if (!e || e.phase === "active") continue;
     const due = probeDueMs(e, cfg);
     if (nowMs >= due) {

@@ -11,6 +11,7 @@ import { upstreamFor } from "./forward.ts";
 import { hedge, type RunningTry } from "./hedge.ts";
 import { isAdmitted, recordOutcome, retainEndpoints, takeProbe, type OutlierState } from "./outlier.ts";
 import { meshError } from "./responses.ts";
+import { sleep } from "./sleep.ts";
 import { classifyFetchError, isFailure, isGatewayError, isRetriable, mayRetryMethod, nextRetryWait, type TryOutcome } from "./retry.ts";
 
 /** Per-isolate state of one service, plain data owned by the sidecar's module globals. */
@@ -71,14 +72,12 @@ function hasUnhealthy(snapshot: ServiceSnapshot): boolean {
   return known;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 function pick(req: ProxyRequest, state: ResilienceState, tried: readonly number[], nowMs: number): number {
   const { snapshot } = req;
   const endpoints = snapshot.endpoints;
   if (tried.length === 0) {
     // An ejected endpoint whose time is up gets this request as its single probe.
-    const probe = takeProbe(state.outliers, snapshot.outlierDetection, (i) => endpoints[i]!.id, req.members, nowMs);
+    const probe = takeProbe(state.outliers, snapshot.outlierDetection, endpoints, req.members, nowMs);
     if (probe >= 0) return probe;
   }
   const outliers = state.outliers;
@@ -90,6 +89,11 @@ function pick(req: ProxyRequest, state: ResilienceState, tried: readonly number[
 
 function targetUrl(endpoint: CompiledEndpoint, url: URL): string {
   return endpoint.url !== undefined ? endpoint.url + url.pathname + url.search : url.href;
+}
+
+/** A try given up on may still answer later: its body is cancelled so nothing holds it open. */
+function discardLateAnswer(sent: Promise<{ response: Response } | { err: unknown }>): void {
+  sent.then((r) => ("response" in r ? r.response.body?.cancel() : undefined), () => {});
 }
 
 /** Starts one try to `index`, answering by `timeoutMs` at the latest; cancellable (hedging). */
@@ -121,21 +125,25 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
     const load = loadOf(endpoint.id);
     const startedMs = Date.now();
     tryStarted(load, startedMs);
-    const sent = Promise.resolve()
-      .then(() => upstream.fetch(upstreamRequest))
-      .then((response) => ({ response }), (err: unknown) => ({ err }));
+    let sent: Promise<{ response: Response } | { err: unknown }>;
+    try {
+      sent = upstream.fetch(upstreamRequest).then((response) => ({ response }), (err: unknown) => ({ err }));
+    } catch (err) {
+      // A binding that throws at once is a failed try like one that rejects.
+      sent = Promise.resolve({ err });
+    }
     const first = await Promise.race([sent, stopped]);
     const nowMs = Date.now();
     if (first === "cancelled") {
       controller.abort("hedge lost");
       tryAbandoned(load);
-      sent.then((r) => ("response" in r ? r.response.body?.cancel() : undefined), () => {});
+      discardLateAnswer(sent);
       return { ...base, outcome: { kind: "timeout" }, response: undefined, injected: false, error: "cancelled" };
     }
     let result: TryResult;
     if (first === "timeout") {
       controller.abort("per-try timeout");
-      sent.then((r) => ("response" in r ? r.response.body?.cancel() : undefined), () => {});
+      discardLateAnswer(sent);
       result = { ...base, outcome: { kind: "timeout" }, response: undefined, injected: false, error: `no response headers within ${timeoutMs} ms` };
     } else if ("response" in first) {
       result = { ...base, outcome: { kind: "response", status: first.response.status }, response: first.response, injected: false };
