@@ -58,6 +58,8 @@ function expectedVersion(c: Ctx): number | undefined | "bad" {
   return m ? Number(m[1]) : "bad";
 }
 
+const badIfMatch = (c: Ctx) => c.json({ error: 'If-Match must be a policy version such as "3" (or * for any)' }, 400);
+
 async function readJson(c: Ctx): Promise<{ ok: true; value: unknown } | { ok: false; response: Response }> {
   const text = await c.req.text();
   try {
@@ -126,7 +128,7 @@ app.post("/v1/policy/validate", async (c) => {
 
 app.post("/v1/policy", async (c) => {
   const expected = expectedVersion(c);
-  if (expected === "bad") return c.json({ error: 'If-Match must be a policy version such as "3" (or * for any)' }, 400);
+  if (expected === "bad") return badIfMatch(c);
   const body = await readJson(c);
   if (!body.ok) return body.response;
   const result = await control(c).apply(meshName(c), body.value, {
@@ -139,7 +141,7 @@ app.post("/v1/policy", async (c) => {
 
 app.post("/v1/policy/rollback", async (c) => {
   const expected = expectedVersion(c);
-  if (expected === "bad") return c.json({ error: 'If-Match must be a policy version such as "3" (or * for any)' }, 400);
+  if (expected === "bad") return badIfMatch(c);
   const raw = c.req.query("to");
   const to = raw === undefined ? undefined : Number(raw);
   if (to !== undefined && !Number.isInteger(to)) return c.json({ error: "?to must be a policy version number" }, 400);
@@ -248,11 +250,12 @@ const badTypes = (c: Ctx, bad: string[]) => c.json({ error: `unknown event types
 
 app.get("/v1/events", async (c) => {
   const since = Number(c.req.query("since") ?? 0);
-  const limit = Number(c.req.query("limit") ?? 1000);
-  if (!Number.isInteger(since) || !Number.isInteger(limit)) return c.json({ error: "?since and ?limit must be integers" }, 400);
+  if (!Number.isInteger(since)) return c.json({ error: `?since must be an integer, got "${c.req.query("since")}"` }, 400);
+  const limit = limitParam(c);
+  if (limit === "bad") return badLimit(c);
   const types = typesParam(c);
   if (types && "bad" in types) return badTypes(c, types.bad);
-  return c.json(await control(c).events(since, limit, types));
+  return c.json(await control(c).events(since, limit ?? 1000, types));
 });
 
 app.get("/v1/watch", async (c) => {
