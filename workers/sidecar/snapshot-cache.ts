@@ -58,16 +58,24 @@ function cacheKey(src: SnapshotSource): string {
   return `https://snapshot.edgemesh.internal/${encodeURIComponent(src.meshName)}/${encodeURIComponent(src.serviceName)}`;
 }
 
+/**
+ * Makes `snapshot` the one this isolate serves, unless it already serves a later generation (a
+ * call that stalled may answer after a newer one). Returns what is served now.
+ */
 function install(snapshot: ServiceSnapshot, source: LoadedSnapshot["source"], nowMs: number): LoadedSnapshot {
+  if (state.loaded && state.loaded.snapshot.generation > snapshot.generation) return state.loaded;
   const loaded: LoadedSnapshot = { snapshot, routes: prepareRoutes(snapshot.routes), checkedAtMs: nowMs, source };
   state.loaded = loaded;
   return loaded;
 }
 
+/** The control plane did not answer in time; unlike a failed call, it may still land. */
+class ControlTimeout extends Error {}
+
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new ControlTimeout(`${what} took longer than ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -92,9 +100,13 @@ async function askControl(src: SnapshotSource, timeoutMs: number): Promise<Snaps
   } catch (err) {
     // A call that failed outright delivered nothing: carry the counts to the next check-in. A call
     // that only timed out may still land, so its counts are dropped rather than counted twice.
-    if (!(err instanceof Error && err.message.includes("took longer than"))) restoreOutcomes(outcomes);
+    if (!(err instanceof ControlTimeout)) restoreOutcomes(outcomes);
     throw err;
   }
+}
+
+function unknownService(src: SnapshotSource, known: string[]): Error {
+  return new Error(`the control plane has no service "${src.serviceName}" (known: ${known.join(", ") || "none"})`);
 }
 
 function remember(error: unknown): void {
@@ -122,17 +134,13 @@ async function revalidate(src: SnapshotSource, waitUntil: (p: Promise<unknown>) 
     const reply = await askControl(src, Math.max(src.defaultTtlMs, 2_000));
     const now = Date.now();
     if (reply.status === "ok") {
-      // A revalidation that stalled may answer after a newer one installed a later generation.
-      if (!state.loaded || reply.snapshot.generation >= state.loaded.snapshot.generation) {
-        install(reply.snapshot, "control", now);
-        waitUntil(saveToCache(src, reply.snapshot));
-      }
+      if (install(reply.snapshot, "control", now).snapshot === reply.snapshot) waitUntil(saveToCache(src, reply.snapshot));
     } else if (reply.status === "not-modified" && state.loaded) {
       state.loaded.checkedAtMs = now;
       // A snapshot from the cache that the control plane confirms as current counts as its own.
       state.loaded.source = "control";
     } else if (reply.status === "unknown-service") {
-      throw new Error(`the control plane has no service "${src.serviceName}" (known: ${reply.services.join(", ") || "none"})`);
+      throw unknownService(src, reply.services);
     }
   } catch (err) {
     remember(err);
@@ -184,22 +192,13 @@ async function coldLoad(src: SnapshotSource, waitUntil: (p: Promise<unknown>) =>
   try {
     const reply = await askControl(src, src.coldTimeoutMs);
     if (reply.status === "ok") {
-      waitUntil(saveToCache(src, reply.snapshot));
-      return state.loaded && state.loaded.snapshot.generation >= reply.snapshot.generation
-        ? state.loaded
-        : install(reply.snapshot, "control", Date.now());
+      const loaded = install(reply.snapshot, "control", Date.now());
+      if (loaded.snapshot === reply.snapshot) waitUntil(saveToCache(src, reply.snapshot));
+      return loaded;
     }
-    if (reply.status === "unknown-service") {
-      remember(new Error(`the control plane has no service "${src.serviceName}" (known: ${reply.services.join(", ") || "none"})`));
-    }
+    if (reply.status === "unknown-service") remember(unknownService(src, reply.services));
   } catch (err) {
     remember(err);
   }
   return state.loaded;
-}
-
-/** For tests and the debug endpoint: forget everything this isolate knows. */
-export function dropSnapshot(): void {
-  state.loaded = undefined;
-  state.revalidatingSinceMs = 0;
 }
