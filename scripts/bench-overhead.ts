@@ -8,6 +8,7 @@
 // of any extra Worker hop from the price of the sidecar's own work.
 // Prints a table and writes bench/results/overhead.json.
 import { Agent, request } from "node:http";
+import { percentile } from "./bench/stats.ts";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ROOT } from "./build.ts";
@@ -112,11 +113,7 @@ try {
     }
   }
 
-  const pct = (xs: number[], p: number) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-  };
-  const median = (xs: number[]) => pct(xs, 50);
+  const median = (xs: number[]) => percentile(xs, 50);
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
   // Throughput drifts between rounds (the machine is shared); a ratio of two measurements taken
   // back to back in one round is steadier than a ratio of medians, so ratios are medians of those.
@@ -127,12 +124,12 @@ try {
     machine: `${process.platform} ${process.arch}, node ${process.version}`,
     method: "socket: Node http keep-alive client, sequential requests, hrtime; workerd: client Worker over service bindings",
     requests_per_side: SEQUENTIAL,
-    direct_p50_ms: r3(pct(lat.direct, 50)),
-    sidecar_p50_ms: r3(pct(lat.sidecar, 50)),
-    direct_p99_ms: r3(pct(lat.direct, 99)),
-    sidecar_p99_ms: r3(pct(lat.sidecar, 99)),
-    added_p50_ms: r3(pct(lat.sidecar, 50) - pct(lat.direct, 50)),
-    added_p99_ms: r3(pct(lat.sidecar, 99) - pct(lat.direct, 99)),
+    direct_p50_ms: r3(percentile(lat.direct, 50)),
+    sidecar_p50_ms: r3(percentile(lat.sidecar, 50)),
+    direct_p99_ms: r3(percentile(lat.direct, 99)),
+    sidecar_p99_ms: r3(percentile(lat.sidecar, 99)),
+    added_p50_ms: r3(percentile(lat.sidecar, 50) - percentile(lat.direct, 50)),
+    added_p99_ms: r3(percentile(lat.sidecar, 99) - percentile(lat.direct, 99)),
     direct_rps: Math.round(median(wdRps.direct)),
     sidecar_rps: Math.round(median(wdRps.sidecar)),
     throughput_ratio: r3(pairedRatio(wdRps.sidecar, wdRps.direct)),
@@ -143,8 +140,8 @@ try {
     socket_direct_rps: Math.round(median(sockRps.direct)),
     socket_sidecar_rps: Math.round(median(sockRps.sidecar)),
     socket_throughput_ratio: r3(pairedRatio(sockRps.sidecar, sockRps.direct)),
-    null_proxy_p50_ms: r3(pct(lat.proxy, 50)),
-    null_proxy_p99_ms: r3(pct(lat.proxy, 99)),
+    null_proxy_p50_ms: r3(percentile(lat.proxy, 50)),
+    null_proxy_p99_ms: r3(percentile(lat.proxy, 99)),
     null_proxy_rps: Math.round(median(wdRps.proxy)),
     null_proxy_throughput_ratio: r3(pairedRatio(wdRps.proxy, wdRps.direct)),
     sidecar_vs_null_proxy_throughput_ratio: r3(pairedRatio(wdRps.sidecar, wdRps.proxy)),

@@ -5,6 +5,7 @@
 // (trial, isolate) pairs and writes bench/results/propagation.json. Then measures how many
 // control-plane calls per second the N isolates cost under steady traffic.
 import { Log, LogLevel, Miniflare, type WorkerOptions } from "miniflare";
+import { percentile } from "./bench/stats.ts";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { buildWorkers, distPath, ROOT } from "./build.ts";
@@ -25,10 +26,6 @@ function policy(timeoutMs: number) {
     mesh: "bench",
     services: { svc: { endpoints: [{ id: "svc-1", binding: "SVC_1" }], snapshotTtlMs: TTL_MS, routes: [{ name: "all", to: [{ subset: "all" }], timeoutMs }], subsets: { all: {} } } },
   };
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 await buildWorkers();

@@ -15,6 +15,7 @@
 // server for connect errors and 502/503/504, passive failure marking). A missing binary skips that
 // peer with a message saying how to install it; BENCH_PEERS=0 skips both.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { percentile } from "./bench/stats.ts";
 import { createServer, type Server } from "node:http";
 import { connect, type AddressInfo } from "node:net";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -70,11 +71,6 @@ interface LoadResult {
   tally: Record<string, number>;
   wallMs: number;
   latenciesMs: number[];
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
 let mesh: RunningMesh;

@@ -122,7 +122,4 @@ export async function startResilienceMesh(ids: string[], opts: ResilienceMeshOpt
   return self;
 }
 
-export function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
+export { percentile } from "../../scripts/bench/stats.ts";
