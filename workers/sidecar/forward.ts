@@ -6,6 +6,9 @@ export interface Upstream {
   fetch(request: Request): Promise<Response>;
 }
 
+// One for every origin-URL endpoint, not one per try.
+const GLOBAL_FETCH: Upstream = { fetch: (request) => fetch(request) };
+
 /** Resolves an endpoint to something that can fetch: a binding on env, or the global fetch. */
 export function upstreamFor(endpoint: CompiledEndpoint, env: Record<string, unknown>): Upstream | string {
   if (endpoint.binding !== undefined) {
@@ -15,5 +18,10 @@ export function upstreamFor(endpoint: CompiledEndpoint, env: Record<string, unkn
     }
     return binding;
   }
-  return { fetch: (request) => fetch(request) };
+  return GLOBAL_FETCH;
+}
+
+/** The URL a try (or a shadow) goes to: the request's path and query on an origin endpoint. */
+export function targetUrl(endpoint: CompiledEndpoint, url: URL): string {
+  return endpoint.url !== undefined ? endpoint.url + url.pathname + url.search : url.href;
 }

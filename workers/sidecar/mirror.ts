@@ -2,6 +2,7 @@
 // shadow is built from the buffered body, its response is discarded, and nothing about it can
 // delay or fail the real request.
 import type { CompiledEndpoint, CompiledMirror } from "../../policies/snapshot.ts";
+import { targetUrl } from "./forward.ts";
 
 export const SHADOW_HEADER = "x-edgemesh-shadow";
 
@@ -42,8 +43,7 @@ export async function sendShadow(target: { fetch(request: Request): Promise<Resp
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort("shadow timeout"), timeoutMs);
   try {
-    const href = endpoint.url !== undefined ? endpoint.url + url.pathname + url.search : url.href;
-    const response = await target.fetch(new Request(href, { method, headers: shadowHeaders(headers), body, redirect: "manual", signal: controller.signal }));
+    const response = await target.fetch(new Request(targetUrl(endpoint, url), { method, headers: shadowHeaders(headers), body, redirect: "manual", signal: controller.signal }));
     await response.body?.cancel();
     mirrorStats.sent++;
   } catch {

@@ -2,12 +2,12 @@
 // injected fault, maybe hedged), classify, and retry within policy, budget and the route's deadline
 // on another endpoint. Each decision is made by its own module; this file only sequences them and
 // records every real try's outcome for the balancer and outlier detection.
-import type { CompiledEndpoint, CompiledRoute, ServiceSnapshot } from "../../policies/snapshot.ts";
+import type { CompiledRoute, ServiceSnapshot } from "../../policies/snapshot.ts";
 import { chooseEndpoint, loadOf, retainLoads, tryAbandoned, tryEnded, tryStarted } from "./balance.ts";
 import { bodyForTry, isReplayable, type BodyPlan } from "./body.ts";
 import { recordRequest, withdrawRetry, type RetryBudgetState } from "./budget.ts";
 import { decideFault, faultResponse, NO_FAULT } from "./fault.ts";
-import { upstreamFor } from "./forward.ts";
+import { targetUrl, upstreamFor } from "./forward.ts";
 import { hedge, type RunningTry } from "./hedge.ts";
 import { isAdmitted, recordOutcome, retainEndpoints, takeProbe, type OutlierState } from "./outlier.ts";
 import { meshError } from "./responses.ts";
@@ -85,10 +85,6 @@ function pick(req: ProxyRequest, state: ResilienceState, tried: readonly number[
     ? (i: number) => endpoints[i]!.healthy !== false && isAdmitted(outliers, endpoints[i]!.id)
     : undefined;
   return chooseEndpoint(snapshot.loadBalancer, endpoints, req.members, { nowMs, random: Math.random, exclude: tried, available, hashKey: req.hashKey, colo: req.colo });
-}
-
-function targetUrl(endpoint: CompiledEndpoint, url: URL): string {
-  return endpoint.url !== undefined ? endpoint.url + url.pathname + url.search : url.href;
 }
 
 /** A try given up on may still answer later: its body is cancelled so nothing holds it open. */
