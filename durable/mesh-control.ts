@@ -151,6 +151,8 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   private sql: SqlStorage;
   private active: Active | undefined;
   private generation = 0;
+  /** Names this object's storage (see ServiceSnapshot.epoch); made once, when the storage is new. */
+  private epoch = "";
   /** Built lazily per service per generation, so a not-modified answer costs a comparison. */
   private snapshots = new Map<string, ServiceSnapshot>();
   /**
@@ -238,6 +240,11 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       if (!columns.has(column)) this.sql.exec(`ALTER TABLE registered_endpoints ADD COLUMN ${column} ${type}`);
     }
     this.generation = Number(this.meta("generation") ?? 0);
+    this.epoch = this.meta("epoch") ?? "";
+    if (!this.epoch) {
+      this.epoch = crypto.randomUUID();
+      this.setMeta("epoch", this.epoch);
+    }
     const fault = this.meta("fault");
     if (fault) this.fault = JSON.parse(fault) as ControlFault;
     for (const row of this.sql.exec<Row>("SELECT * FROM endpoint_health")) {
@@ -848,10 +855,12 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       this.bumpGeneration();
       await this.scheduleAlarm();
     }
-    if (checkIn.knownGeneration === this.generation && this.active) return { status: "not-modified", generation: this.generation };
+    // A sidecar that serves another epoch's snapshot (this storage was reset) gets a full one.
+    const sameEpoch = checkIn.knownEpoch === undefined || checkIn.knownEpoch === this.epoch;
+    if (sameEpoch && checkIn.knownGeneration === this.generation && this.active) return { status: "not-modified", generation: this.generation };
     const snap = this.buildSnapshot(checkIn.service);
     const changedAt = this.contentChangedAt.get(checkIn.service)?.generation;
-    if (snap && changedAt !== undefined && checkIn.knownGeneration >= changedAt && checkIn.knownGeneration < this.generation) {
+    if (snap && sameEpoch && changedAt !== undefined && checkIn.knownGeneration >= changedAt && checkIn.knownGeneration < this.generation) {
       // Only other services changed since the isolate's snapshot: it already serves the current
       // content, so it counts as synced at the current generation.
       record.generation = this.generation;
@@ -884,6 +893,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       subsets: withoutExcluded(compiled.subsets, excluded),
       policyVersion: this.active.version,
       generation: this.generation,
+      epoch: this.epoch,
     };
     this.snapshots.set(service, snap);
     const content = JSON.stringify({ ...snap, generation: 0 });

@@ -48,7 +48,7 @@ export function compileService(
   service: string,
   policy: ServicePolicy,
   extraEndpoints: CompiledEndpoint[] = [],
-): Omit<ServiceSnapshot, "policyVersion" | "generation"> {
+): Omit<ServiceSnapshot, "policyVersion" | "generation" | "epoch"> {
   const endpoints: CompiledEndpoint[] = [
     ...policy.endpoints.map((e) => {
       const out: CompiledEndpoint = { id: e.id, labels: { ...e.labels }, weight: e.weight };

@@ -63,6 +63,12 @@ export interface ServiceSnapshot {
   policyVersion: number;
   /** Bumped on every change that alters any snapshot (policy, registry, health). */
   generation: number;
+  /**
+   * Names the control plane's storage. Generations only grow within one epoch; a control plane
+   * whose storage was reset starts a new epoch (and counts generations from 1 again), so a sidecar
+   * takes any snapshot of a different epoch instead of refusing it as older.
+   */
+  epoch: string;
   snapshotTtlMs: number;
   endpoints: CompiledEndpoint[];
   /** Subset name -> indexes into `endpoints`. The implicit subset "*" holds every endpoint. */
@@ -77,7 +83,7 @@ export interface ServiceSnapshot {
 /** The whole mesh compiled: one snapshot per service, without the control plane's counters. */
 export interface CompiledMesh {
   mesh: string;
-  services: Record<string, Omit<ServiceSnapshot, "policyVersion" | "generation">>;
+  services: Record<string, Omit<ServiceSnapshot, "policyVersion" | "generation" | "epoch">>;
 }
 
 /** What `MeshControl.snapshot()` answers: either the new snapshot or a cheap "not modified". */
@@ -95,6 +101,8 @@ export interface SidecarCheckIn {
   knownGeneration: number;
   /** The policy version the sidecar serves now, or 0 when it has none. */
   knownPolicyVersion?: number;
+  /** The epoch of the snapshot the sidecar serves; "" when it has none. */
+  knownEpoch?: string;
   /** Passive health: what this isolate saw of each endpoint since its last check-in. */
   outcomes?: EndpointOutcome[];
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hasAdminToken } from "../../policies/admin-token.ts";
+import { hasAdminToken } from "../../auth/admin-token.ts";
 
 describe("admin token", () => {
   it("accepts only the exact bearer token", () => {

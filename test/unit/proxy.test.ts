@@ -12,7 +12,7 @@ function setup(route: Record<string, unknown>, upstream: (request: Request) => P
   n++;
   const ids = ["a", "b", "c"].map((x) => `p${n}-${x}`);
   const base = compiledService({ subsets: { all: {} }, routes: [{ name: "r", to: [{ subset: "all" }], ...route }] });
-  const snapshot: ServiceSnapshot = { ...base, endpoints: base.endpoints.map((e, i) => ({ ...e, id: ids[i]! })), policyVersion: 1, generation: 1 };
+  const snapshot: ServiceSnapshot = { ...base, endpoints: base.endpoints.map((e, i) => ({ ...e, id: ids[i]! })), policyVersion: 1, generation: 1, epoch: "e" };
   const env = { A: { fetch: upstream }, B: { fetch: upstream }, C: { fetch: upstream } };
   const state: ResilienceState = { outliers: newOutlierState(), budget: newRetryBudget() };
   const request = (method: string, body: BodyPlan): ProxyRequest => ({

@@ -4,7 +4,7 @@ import { compilePolicy } from "../../policies/compile.ts";
 import { validatePolicy } from "../../policies/schema.ts";
 import type { ServiceSnapshot } from "../../policies/snapshot.ts";
 
-export function compiledService(service: Record<string, unknown> = {}): Omit<ServiceSnapshot, "policyVersion" | "generation"> {
+export function compiledService(service: Record<string, unknown> = {}): Omit<ServiceSnapshot, "policyVersion" | "generation" | "epoch"> {
   const checked = validatePolicy({
     mesh: "m",
     services: { api: { endpoints: [{ id: "a", binding: "A" }, { id: "b", binding: "B" }, { id: "c", binding: "C" }], ...service } },

@@ -5,7 +5,7 @@ import { Endpoint, jsonPath, PolicyDocument, policyJsonSchema, validatePolicy } 
 import type { ApplyResult, ControlFault, MeshControl } from "../../durable/mesh-control.ts";
 import { LeaseTtlMs } from "../../policies/health.ts";
 import { MESH_EVENT_TYPES } from "../../durable/events.ts";
-import { hasAdminToken } from "../../policies/admin-token.ts";
+import { hasAdminToken } from "../../auth/admin-token.ts";
 
 export { MeshControl } from "../../durable/mesh-control.ts";
 

@@ -2,7 +2,7 @@
 // pipeline stages; each stage is its own module with its own tests.
 import type { MeshControlRpc } from "../../policies/snapshot.ts";
 import { allLoads, hashKeyOf } from "./balance.ts";
-import { hasAdminToken } from "../../policies/admin-token.ts";
+import { hasAdminToken } from "../../auth/admin-token.ts";
 import { methodAllowsBody, planBody, type BodyPlan } from "./body.ts";
 import { admit, newBreaker, release } from "./breaker.ts";
 import { budgetStatus, newRetryBudget } from "./budget.ts";

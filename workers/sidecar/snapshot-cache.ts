@@ -59,11 +59,14 @@ function cacheKey(src: SnapshotSource): string {
 }
 
 /**
- * Makes `snapshot` the one this isolate serves, unless it already serves a later generation (a
- * call that stalled may answer after a newer one). Returns what is served now.
+ * Makes `snapshot` the one this isolate serves, unless it already serves a later generation of the
+ * same epoch (a call that stalled may answer after a newer one). A snapshot of another epoch comes
+ * from a control plane whose storage was reset: its generations start again, so it is taken.
+ * Returns what is served now.
  */
 function install(snapshot: ServiceSnapshot, source: LoadedSnapshot["source"], nowMs: number): LoadedSnapshot {
-  if (state.loaded && state.loaded.snapshot.generation > snapshot.generation) return state.loaded;
+  const served = state.loaded?.snapshot;
+  if (served && served.epoch === snapshot.epoch && served.generation > snapshot.generation) return state.loaded!;
   const loaded: LoadedSnapshot = { snapshot, routes: prepareRoutes(snapshot.routes), checkedAtMs: nowMs, source };
   state.loaded = loaded;
   return loaded;
@@ -92,6 +95,7 @@ async function askControl(src: SnapshotSource, timeoutMs: number): Promise<Snaps
         colo: src.colo,
         knownGeneration: known?.generation ?? 0,
         knownPolicyVersion: known?.policyVersion ?? 0,
+        knownEpoch: known?.epoch ?? "",
         ...(outcomes.length > 0 ? { outcomes } : {}),
       }),
       timeoutMs,

@@ -1,4 +1,5 @@
-// Admin bearer-token check, shared by the control plane and the sidecars. Compared in constant
+// Admin bearer-token check, shared by the control plane and the sidecars (auth/ is the home of
+// credential helpers: pure, Web-standard, importing nothing else of ours). Compared in constant
 // time so the token cannot be guessed byte by byte.
 
 function timingSafeEqual(a: string, b: string): boolean {
