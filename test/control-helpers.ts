@@ -63,3 +63,49 @@ export async function eventually<T>(read: () => Promise<T>, predicate: (value: T
   }
   return last;
 }
+
+/** A component of MeshControl inside the harness Durable Object (test/workers/control-harness.ts). */
+export interface Harness {
+  setup(options?: { healthHistoryLimit?: number; eventLogLimit?: number }): Promise<void>;
+  restart(): Promise<void>;
+  invoke(component: string, method: string, args?: unknown[]): Promise<any>;
+  invokeInTransaction(component: string, method: string, args?: unknown[]): Promise<any>;
+  activate(version: number, document: unknown): Promise<{ ok: boolean; errors?: unknown }>;
+  exclude(ids: string[]): Promise<void>;
+  rowsRead(): Promise<number>;
+  takeEmitted(): Promise<any[]>;
+  alarmAt(): Promise<number | null>;
+  planAlarm(dues: (number | null)[], replace: boolean): Promise<number | null>;
+  sql(query: string, ...bindings: unknown[]): Promise<any[]>;
+}
+
+/**
+ * Runs the component harness in its own Miniflare. `fresh()` gives a new object, with empty
+ * storage, for every test.
+ */
+export async function startHarness(): Promise<{ fresh(): Promise<Harness>; dispose(): Promise<void> }> {
+  const { Miniflare, Log, LogLevel } = await import("miniflare");
+  const { readFile } = await import("node:fs/promises");
+  const path = await import("node:path");
+  const { buildWorkers, distPath } = await import("../scripts/build.ts");
+  const { COMPATIBILITY_DATE } = await import("../scripts/mesh.ts");
+  await buildWorkers(["test-control-harness"]);
+  const file = distPath("test-control-harness");
+  const mf = new Miniflare({
+    log: new Log(LogLevel.WARN),
+    modulesRoot: path.dirname(file),
+    modules: [{ type: "ESModule", path: file, contents: await readFile(file, "utf8") }],
+    compatibilityDate: COMPATIBILITY_DATE,
+    durableObjects: { HARNESS: { className: "ControlHarness", useSQLite: true } },
+  });
+  await mf.ready;
+  const ns = await mf.getDurableObjectNamespace("HARNESS");
+  return {
+    async fresh() {
+      const stub = ns.get(ns.idFromName(crypto.randomUUID())) as unknown as Harness;
+      await stub.setup();
+      return stub;
+    },
+    dispose: () => mf.dispose(),
+  };
+}

@@ -205,10 +205,11 @@ describe("a stored policy that no longer validates", () => {
     let edited = 0;
     for (const f of files) {
       const out = execFileSync("sqlite3", [path.join(stateDir, f),
-        `SELECT name FROM sqlite_master WHERE name = 'policy_versions'`]).toString();
-      if (!out.includes("policy_versions")) continue;
+        `SELECT name FROM sqlite_master WHERE name = 'policy_pieces'`]).toString();
+      if (!out.includes("policy_pieces")) continue;
+      // Documents are stored in pieces, one per service: edit the web section of the broken version.
       execFileSync("sqlite3", [path.join(stateDir, f),
-        `UPDATE policy_versions SET document = json_set(document, '$.services.web.snapshotTtlMs', -5) WHERE version = ${brokenVersion}`]);
+        `UPDATE policy_pieces SET bytes = CAST(json_set(CAST(bytes AS TEXT), '$.snapshotTtlMs', -5) AS BLOB) WHERE CAST(bytes AS TEXT) LIKE '%"snapshotTtlMs":300%'`]);
       edited++;
     }
     expect(edited).toBe(1);

@@ -1,6 +1,6 @@
 // Merging registered instances with declared endpoints, sync status and the sidecar's report batches.
 import { beforeEach, describe, expect, it } from "vitest";
-import { mergeRegistered, type RegisteredInstance } from "../../durable/registry.ts";
+import { mergeRegistered, type RegisteredInstance } from "../../durable/registry-merge.ts";
 import { syncStatus, type SidecarSeen } from "../../durable/sync.ts";
 import { validatePolicy } from "../../policies/schema.ts";
 import { recordOutcome, restoreOutcomes, takeOutcomes } from "../../workers/sidecar/report.ts";
