@@ -9,14 +9,13 @@ export interface MeshEventData {
   "endpoint.deregistered": { service: string; endpointId: string };
   "endpoint.expired": { service: string; endpointId: string; lastHeartbeatMs: number; leaseTtlMs: number };
   "health.changed": { service: string; endpointId: string; source: "active" | "passive"; from: string; to: string; reason: string };
-  "snapshot.served": { service: string; isolateId: string; colo: string; generation: number; policyVersion: number };
   "policy.load-failed": { version: number; message: string; errors: { path: string; message: string }[] };
 }
 
 export type MeshEventType = keyof MeshEventData;
 
 export const MESH_EVENT_TYPES: MeshEventType[] = [
-  "policy.applied", "policy.rolled-back", "endpoint.registered", "endpoint.deregistered", "endpoint.expired", "health.changed", "snapshot.served",
+  "policy.applied", "policy.rolled-back", "endpoint.registered", "endpoint.deregistered", "endpoint.expired", "health.changed",
   "policy.load-failed",
 ];
 

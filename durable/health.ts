@@ -84,15 +84,25 @@ export function passiveEjection(window: PassiveWindow, nowMs: number, policy: Pi
 }
 
 /**
- * Leaves excluded endpoints out of each subset, except when that would empty a subset: then the
- * subset keeps every member ("panic mode", as in Envoy), since some chance beats a certain 503.
+ * The endpoints with `healthy: false` on those `isExcluded` names, the others as they are (the
+ * same array when none is excluded). Subsets keep every member: the sidecar sees whole subsets and
+ * applies its panic threshold to them, so health can never empty a subset behind its back.
  */
-export function withoutExcluded(subsets: Record<string, number[]>, excluded: ReadonlySet<number>): Record<string, number[]> {
-  if (excluded.size === 0) return subsets;
-  const out: Record<string, number[]> = {};
-  for (const [name, members] of Object.entries(subsets)) {
-    const kept = members.filter((i) => !excluded.has(i));
-    out[name] = kept.length > 0 ? kept : members;
-  }
-  return out;
+export function markExcluded<E extends { id: string; healthy?: boolean }>(endpoints: readonly E[], isExcluded: (id: string) => boolean): E[] {
+  let out: E[] | undefined;
+  endpoints.forEach((e, i) => {
+    if (!isExcluded(e.id)) return;
+    out ??= endpoints.slice();
+    out[i] = { ...e, healthy: false };
+  });
+  return out ?? (endpoints as E[]);
+}
+
+/**
+ * How many of a service's endpoints passive health may eject at once: `maxEjectionPercent` of
+ * them, at least one when the percentage is above 0 (the same rule as the sidecar's own outlier
+ * detection).
+ */
+export function maxPassiveEjections(endpointCount: number, maxEjectionPercent: number): number {
+  return maxEjectionPercent > 0 ? Math.max(1, Math.floor((endpointCount * maxEjectionPercent) / 100)) : 0;
 }

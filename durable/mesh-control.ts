@@ -18,7 +18,7 @@ import { AlarmPlanner } from "./alarm-planner.ts";
 import { CHECK_BACKLOG_DELAY_MS, CHECK_CONCURRENCY, CHECKS_PER_ALARM, runBounded } from "./check-runner.ts";
 import { EventLog, type EventPage } from "./event-log.ts";
 import type { MeshEventData, MeshEventType } from "./events.ts";
-import { INITIAL_ACTIVE_HEALTH, type ActiveHealth, type PassiveWindow } from "./health.ts";
+import { INITIAL_ACTIVE_HEALTH, maxPassiveEjections, type ActiveHealth, type PassiveWindow } from "./health.ts";
 import { HealthCheckScheduler, type CheckedService } from "./health-checks.ts";
 import { HEALTH_HISTORY_LIMIT, HealthMonitor, type HealthTransitionRecord } from "./health-monitor.ts";
 import { probeEndpoint, type ProbeEnv } from "./health-probe.ts";
@@ -123,6 +123,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       () => [...new Set(this.leases.all().map((i) => i.service))],
     );
     this.snapshots = new SnapshotServer(
+      sql,
       this.meta,
       {
         policyVersion: () => this.policy.version,
@@ -131,8 +132,6 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
         isExcluded: (service, id, nowMs) => this.isExcluded(service, id, nowMs),
         ttlMs: (service) => this.policy.servicePolicy(service)?.snapshotTtlMs ?? 1_000,
       },
-      (service, checkIn, snap) =>
-        this.emit("snapshot.served", { service, isolateId: checkIn.isolateId, colo: checkIn.colo, generation: snap.generation, policyVersion: snap.policyVersion }),
       Date.now(),
     );
     this.alarms = new AlarmPlanner(ctx.storage)
@@ -168,6 +167,11 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       this.policy.deactivate(loaded.error);
       this.emit("policy.load-failed", { version, message: loaded.error.message, errors: loaded.error.errors });
     }
+  }
+
+  /** These services' snapshots may have changed; returns the ones whose generation moved. */
+  private snapshotsChanged(services: Iterable<string>): string[] {
+    return this.snapshots.refresh(services, Date.now());
   }
 
   private isExcluded(service: string, id: string, nowMs: number): boolean {
@@ -269,10 +273,12 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     });
     if (!committed.ok) throw new Error(`policy pieces missing from the store: ${committed.missing.join(", ")}`);
     const version = committed.version;
+    const before = new Set(this.policy.serviceNames());
     this.policy.activate(version, document);
-    this.snapshots.changed();
+    this.snapshots.forget([...before].filter((s) => document.services[s] === undefined));
+    this.snapshotsChanged(this.policy.serviceNames());
     this.forgetGoneHealth();
-    const generation = this.snapshots.generation;
+    const generation = this.snapshots.meshGeneration;
     if (kind === "rollback") this.emit("policy.rolled-back", { version, generation, restoredVersion: restoredVersion ?? 0, author });
     else this.emit("policy.applied", { version, generation, author, message });
     await this.alarms.reschedule();
@@ -323,8 +329,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
 
   /** The registry of `service` changed: its snapshot (and its mirrors') must be rebuilt. */
   private registryChanged(service: string): void {
-    this.policy.registryChanged(service);
-    this.snapshots.changed();
+    this.snapshotsChanged(this.policy.registryChanged(service));
   }
 
   /**
@@ -344,7 +349,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     }
     await this.alarms.reschedule();
     const conflicts = this.policy.conflictsFor(service).filter((c) => c.endpointId === endpoint.id || c.otherEndpointId === endpoint.id);
-    return { ok: true, generation: this.snapshots.generation, expiresAtMs: registration.instance.expiresAtMs, leaseTtlMs: ttl, conflicts };
+    return { ok: true, generation: this.snapshots.meshGeneration, expiresAtMs: registration.instance.expiresAtMs, leaseTtlMs: ttl, conflicts };
   }
 
   /** Renews a lease; an instance whose lease already lapsed must register again. */
@@ -361,7 +366,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       this.forgetGoneHealth();
       this.emit("endpoint.deregistered", { service, endpointId: id });
     }
-    return { ok: removed, generation: this.snapshots.generation };
+    return { ok: removed, generation: this.snapshots.meshGeneration };
   }
 
   private expireLeases(nowMs: number): void {
@@ -386,7 +391,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
         return out;
       });
     }
-    return { generation: this.snapshots.generation, policyVersion: this.policy.version, services, conflicts: this.policy.conflicts() };
+    return { generation: this.snapshots.meshGeneration, policyVersion: this.policy.version, services, conflicts: this.policy.conflicts() };
   }
 
   // ---- health -------------------------------------------------------------------------------
@@ -413,7 +418,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
         });
       }
     }
-    return { generation: this.snapshots.generation, nextAlarmAtMs: await this.ctx.storage.getAlarm(), endpoints };
+    return { generation: this.snapshots.meshGeneration, nextAlarmAtMs: await this.ctx.storage.getAlarm(), endpoints };
   }
 
   async healthHistory(filter: { service?: string; endpointId?: string; limit?: number } = {}): Promise<HealthTransitionRecord[]> {
@@ -454,7 +459,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     this.expireLeases(now);
     const ejectionsEnded = this.health.endEjections(now);
     const checksChanged = await this.runDueChecks(now);
-    if (ejectionsEnded.size > 0 || checksChanged.size > 0) this.snapshots.changed();
+    this.snapshotsChanged(new Set([...ejectionsEnded, ...checksChanged]));
     await this.alarms.reschedule(true);
   }
 
@@ -465,18 +470,24 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     if (this.fault.snapshot === "slow") await new Promise((resolve) => setTimeout(resolve, this.fault.delayMs));
     const now = Date.now();
     if (checkIn.outcomes?.length && this.addOutcomes(checkIn.service, checkIn.outcomes, now)) {
-      this.snapshots.changed();
+      this.snapshotsChanged([checkIn.service]);
       await this.alarms.reschedule();
     }
     return this.snapshots.checkIn(checkIn, now);
   }
 
-  /** Merges outcome counts into the service's passive health; true when an endpoint was ejected. */
+  /**
+   * Merges outcome counts into the service's passive health; true when an endpoint was ejected.
+   * At most the service's outlierDetection.maxEjectionPercent of its endpoints are passively
+   * ejected at once, so failing requests cannot empty a service one endpoint at a time.
+   */
   private addOutcomes(service: string, outcomes: SidecarCheckIn["outcomes"] & object, nowMs: number): boolean {
     const passive = this.policy.servicePolicy(service)?.passiveHealth;
-    if (!passive) return false;
-    const endpointIds = this.policy.compiled(service)?.endpoints.map((e) => e.id) ?? [];
-    return this.health.addOutcomes(service, outcomes, endpointIds, passive, nowMs).length > 0;
+    const compiled = this.policy.compiled(service);
+    if (!passive || !compiled) return false;
+    const endpointIds = compiled.endpoints.map((e) => e.id);
+    const cap = maxPassiveEjections(endpointIds.length, compiled.outlierDetection.maxEjectionPercent);
+    return this.health.addOutcomes(service, outcomes, endpointIds, passive, nowMs, cap).length > 0;
   }
 
   /** The snapshot a sidecar of this service would receive now, or null. */
@@ -490,7 +501,8 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
 
   /** Is the current generation (or `generation`) served by every sidecar seen recently? */
   async syncStatus(generation?: number): Promise<SyncStatus & { snapshotCalls: number; snapshotCallsPerSecond: number }> {
-    return this.snapshots.sync(generation, Date.now());
+    const ttl = (service: string) => this.policy.servicePolicy(service)?.snapshotTtlMs ?? 1_000;
+    return this.snapshots.sync(generation, Date.now(), (service) => Math.max(5_000, 3 * ttl(service)));
   }
 
   // ---- fault switch -------------------------------------------------------------------------

@@ -50,8 +50,9 @@ export interface CompiledEndpoint {
   labels: Record<string, string>;
   weight: number;
   /**
-   * Set to false by the control plane when active or passive health excludes the endpoint; such
-   * an endpoint is also left out of `subsets` (unless every member of a subset is excluded).
+   * Set to false by the control plane when active or passive health excludes the endpoint. It
+   * stays in `subsets`: the sidecar skips it, and applies its panic threshold to the whole subset
+   * (so health can never empty a subset; at most maxEjectionPercent are passively ejected).
    */
   healthy?: boolean;
 }
@@ -59,9 +60,14 @@ export interface CompiledEndpoint {
 export interface ServiceSnapshot {
   mesh: string;
   service: string;
-  /** The policy version this snapshot was compiled from. */
+  /** The policy version at which this service's snapshot last changed. */
   policyVersion: number;
-  /** Bumped on every change that alters any snapshot (policy, registry, health). */
+  /**
+   * This service's generation: moves only when this service's snapshot changes (its policy, its
+   * registered instances, its endpoints' health), to the value of the mesh-wide change counter at
+   * that moment. So generations of different services are comparable, and a change elsewhere in
+   * the mesh leaves this one alone.
+   */
   generation: number;
   /**
    * Names the control plane's storage. Generations only grow within one epoch; a control plane
@@ -89,6 +95,7 @@ export interface CompiledMesh {
 /** What `MeshControl.snapshot()` answers: either the new snapshot or a cheap "not modified". */
 export type SnapshotReply =
   | { status: "ok"; snapshot: ServiceSnapshot }
+  /** The sidecar's snapshot is current; `generation` is its service's generation. */
   | { status: "not-modified"; generation: number }
   | { status: "unknown-service"; generation: number; services: string[] };
 
@@ -97,7 +104,7 @@ export interface SidecarCheckIn {
   service: string;
   isolateId: string;
   colo: string;
-  /** The generation the sidecar serves now, or 0 when it has none. */
+  /** The generation of its service's snapshot the sidecar serves now, or 0 when it has none. */
   knownGeneration: number;
   /** The policy version the sidecar serves now, or 0 when it has none. */
   knownPolicyVersion?: number;

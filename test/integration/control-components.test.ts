@@ -135,7 +135,10 @@ describe("registry", () => {
 
   it("finds lapsed leases and renews one through the expiry index, never reading every lease", async () => {
     const h = await harness.fresh();
-    for (let i = 0; i < 2_000; i++) await h.invoke("registry", "register", ["web", endpoint(`i-${i}`), 60_000 + i, 0]);
+    // 2,000 leases expiring at 60,000 + i, written in one statement.
+    await h.sql(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 1999)
+      INSERT INTO registered_endpoints (service, id, binding, url, labels, weight, registered_at_ms, lease_ttl_ms, last_heartbeat_ms, expires_at_ms)
+      SELECT 'web', 'i-' || i, NULL, 'https://i.example', '{}', 1, 0, 60000 + i, 0, 60000 + i FROM n`);
     await h.rowsRead();
     expect(await h.invoke("registry", "renew", ["web", "i-7", undefined, 1_000])).toMatchObject({ expiresAtMs: 61_007 });
     expect(await h.rowsRead()).toBeLessThan(10);
@@ -196,6 +199,77 @@ describe("health monitor", () => {
     // Once one is back, the next failing one may go.
     await h.invoke("health", "endEjections", [6_000]);
     expect(await h.invoke("health", "addOutcomes", ["web", bad.slice(2), ["a", "b", "c", "d"], policy, 6_500, 2])).toEqual(["c", "d"]);
+  });
+});
+
+describe("snapshot server", () => {
+  const twoServices = (webTimeoutMs = 1_000) => ({
+    mesh: "m",
+    services: {
+      web: { endpoints: [{ id: "w-1", binding: "W_1" }, { id: "w-2", binding: "W_2" }], routes: [{ name: "all", to: [{ subset: "all" }], timeoutMs: webTimeoutMs }], subsets: { all: {} } },
+      api: { endpoints: [{ id: "a-1", binding: "A_1" }] },
+    },
+  });
+  const checkIn = (service: string, isolateId: string, knownGeneration: number, knownEpoch?: string) =>
+    ({ service, isolateId, colo: "AMS", knownGeneration, knownPolicyVersion: 1, ...(knownEpoch !== undefined ? { knownEpoch } : {}) });
+
+  it("gives each service its own generation: a change to web moves only web's", async () => {
+    const h = await harness.fresh();
+    expect((await h.activate(1, twoServices())).ok).toBe(true);
+    expect((await h.invoke("snapshots", "refresh", [["web", "api"], 0])).sort()).toEqual(["api", "web"]);
+    const web = await h.invoke("snapshots", "snapshot", ["web", 0]);
+    const api = await h.invoke("snapshots", "snapshot", ["api", 0]);
+    expect(web.generation).not.toBe(api.generation);
+    const epoch = web.epoch;
+    expect(await h.invoke("snapshots", "checkIn", [checkIn("api", "i-api", api.generation, epoch), 0])).toEqual({ status: "not-modified", generation: api.generation });
+
+    await h.invoke("registry", "register", ["web", { id: "w-3", binding: "W_3", labels: {}, weight: 1 }, 60_000, 0]);
+    const touched = await h.invoke("policy", "registryChanged", ["web"]);
+    expect(await h.invoke("snapshots", "refresh", [touched, 1])).toEqual(["web"]);
+    const web2 = await h.invoke("snapshots", "snapshot", ["web", 1]);
+    expect(web2.generation).toBeGreaterThan(web.generation);
+    expect(web2.endpoints.map((e: any) => e.id)).toEqual(["w-1", "w-2", "w-3"]);
+    // api's sidecar has nothing to download; web's gets the new snapshot.
+    expect(await h.invoke("snapshots", "checkIn", [checkIn("api", "i-api", api.generation, epoch), 2])).toMatchObject({ status: "not-modified" });
+    expect(await h.invoke("snapshots", "checkIn", [checkIn("web", "i-web", web.generation, epoch), 2])).toMatchObject({ status: "ok", snapshot: { generation: web2.generation } });
+    // A refresh that changes nothing moves nothing.
+    expect(await h.invoke("snapshots", "refresh", [["web", "api"], 3])).toEqual([]);
+  });
+
+  it("keeps generations and the epoch across a restart, so sidecars download nothing again", async () => {
+    const h = await harness.fresh();
+    await h.activate(1, twoServices());
+    await h.invoke("snapshots", "refresh", [["web", "api"], 0]);
+    const web = await h.invoke("snapshots", "snapshot", ["web", 0]);
+    await h.restart();
+    await h.activate(1, twoServices());
+    expect(await h.invoke("snapshots", "checkIn", [checkIn("web", "i-web", web.generation, web.epoch), 5])).toEqual({ status: "not-modified", generation: web.generation });
+    // An apply that leaves web alone keeps web's generation and the policy version it came from.
+    await h.activate(2, { ...twoServices(), services: { ...twoServices().services, api: { endpoints: [{ id: "a-2", binding: "A_2" }] } } });
+    expect(await h.invoke("snapshots", "refresh", [["web", "api"], 6])).toEqual(["api"]);
+    expect(await h.invoke("snapshots", "snapshot", ["web", 6])).toMatchObject({ generation: web.generation, policyVersion: 1 });
+    expect(await h.invoke("snapshots", "snapshot", ["api", 6])).toMatchObject({ policyVersion: 2 });
+  });
+
+  it("sends a full snapshot to a sidecar of another epoch or none, and names the known services otherwise", async () => {
+    const h = await harness.fresh();
+    await h.activate(1, twoServices());
+    const web = await h.invoke("snapshots", "snapshot", ["web", 0]);
+    expect(await h.invoke("snapshots", "checkIn", [checkIn("web", "i-1", web.generation, "an-old-epoch"), 1])).toMatchObject({ status: "ok" });
+    expect(await h.invoke("snapshots", "checkIn", [checkIn("web", "i-2", 0, ""), 1])).toMatchObject({ status: "ok" });
+    expect(await h.invoke("snapshots", "checkIn", [checkIn("nope", "i-3", 0, ""), 1])).toMatchObject({ status: "unknown-service", services: ["web", "api"] });
+  });
+
+  it("marks excluded endpoints unhealthy and keeps every subset whole", async () => {
+    const h = await harness.fresh();
+    await h.activate(1, twoServices());
+    const before = await h.invoke("snapshots", "snapshot", ["web", 0]);
+    await h.exclude(["web/w-1", "web/w-2"]);
+    expect(await h.invoke("snapshots", "refresh", [["web"], 1])).toEqual(["web"]);
+    const after = await h.invoke("snapshots", "snapshot", ["web", 1]);
+    expect(after.endpoints.map((e: any) => e.healthy)).toEqual([false, false]);
+    expect(after.subsets).toEqual(before.subsets);
+    expect(after.subsets.all).toEqual([0, 1]);
   });
 });
 

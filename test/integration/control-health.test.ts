@@ -79,7 +79,8 @@ describe("active health checks", () => {
     expect(down.active).toMatchObject({ state: "unhealthy", lastDetail: "status 503 (expected 200)" });
     const snap = (await adminJson(mesh, "/v1/snapshot/web")).body;
     expect(snap.endpoints[1]).toMatchObject({ id: "web-2", healthy: false });
-    expect(snap.subsets["*"]).toEqual([0]);
+    // Subsets stay whole: the sidecar skips unhealthy members and applies its panic threshold to the full subset.
+    expect(snap.subsets["*"]).toEqual([0, 1]);
     // Every isolate follows the snapshot: no traffic to the unhealthy endpoint.
     await eventually(() => web("/probe-traffic").then((r) => r.headers.get("x-echo-endpoint")), (id) => id === "web-1", 3_000);
     await sleep(300);
@@ -187,7 +188,8 @@ describe("passive health", () => {
 
     // What a fresh isolate would be given: the bad endpoint is already out.
     const snap = (await adminJson(mesh, "/v1/snapshot/web")).body;
-    expect(snap.subsets["*"]).toEqual([0]);
+    expect(snap.endpoints.map((e: any) => e.healthy)).toEqual([undefined, false]);
+    expect(snap.subsets["*"]).toEqual([0, 1]);
     await eventually(() => web("/q").then((r) => r.headers.get("x-echo-endpoint")), (id) => id === "web-1", 3_000);
     await sleep(300);
     expect(await tally(() => web("/q"), 30, "x-echo-endpoint")).toEqual({ "web-1": 30 });

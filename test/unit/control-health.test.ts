@@ -1,6 +1,6 @@
-// The pure health logic behind MeshControl: thresholds, passive windows, subsets without excluded endpoints.
+// The pure health logic behind MeshControl: thresholds, passive windows, excluded endpoints and the ejection cap.
 import { describe, expect, it } from "vitest";
-import { addOutcome, afterProbe, INITIAL_ACTIVE_HEALTH, passiveEjection, probeVerdict, withoutExcluded, type ActiveHealth } from "../../durable/health.ts";
+import { addOutcome, afterProbe, INITIAL_ACTIVE_HEALTH, markExcluded, maxPassiveEjections, passiveEjection, probeVerdict, type ActiveHealth } from "../../durable/health.ts";
 
 const check = { healthyThreshold: 2, unhealthyThreshold: 3 };
 const fail = { ok: false, detail: "status 503 (expected 200)" };
@@ -77,11 +77,24 @@ describe("passive health windows", () => {
   });
 });
 
-describe("subsets without excluded endpoints", () => {
-  it("drops excluded members but never empties a subset", () => {
-    const subsets = { "*": [0, 1, 2], v1: [0], v2: [1, 2] };
-    expect(withoutExcluded(subsets, new Set([0, 1]))).toEqual({ "*": [2], v1: [0], v2: [2] });
-    expect(withoutExcluded(subsets, new Set())).toBe(subsets);
+describe("excluded endpoints", () => {
+  const endpoints = [{ id: "a", weight: 1 }, { id: "b", weight: 1 }, { id: "c", weight: 1, healthy: true }];
+
+  it("marks excluded endpoints unhealthy and leaves the rest, and subsets, as they are", () => {
+    const marked = markExcluded(endpoints, (id) => id !== "b");
+    expect(marked.map((e) => e.healthy)).toEqual([false, undefined, false]);
+    expect(marked[1]).toBe(endpoints[1]);
+    // The input is never changed, and nothing excluded returns the same array.
+    expect(endpoints[0]).not.toHaveProperty("healthy");
+    expect(markExcluded(endpoints, () => false)).toBe(endpoints);
+  });
+
+  it("caps passive ejections at maxEjectionPercent of the endpoints, at least one unless the percentage is 0", () => {
+    expect(maxPassiveEjections(10, 50)).toBe(5);
+    expect(maxPassiveEjections(3, 50)).toBe(1);
+    expect(maxPassiveEjections(1, 10)).toBe(1);
+    expect(maxPassiveEjections(10, 0)).toBe(0);
+    expect(maxPassiveEjections(10, 100)).toBe(10);
   });
 });
 

@@ -47,19 +47,29 @@ describe("mergeRegistered", () => {
 });
 
 describe("syncStatus", () => {
-  const seen = (isolateId: string, generation: number, lastSeenMs: number): SidecarSeen => ({
-    service: "web", isolateId, colo: "AMS", generation, policyVersion: 1, sentGeneration: generation, firstSeenMs: 0, lastSeenMs, checkIns: 1,
+  const seen = (isolateId: string, generation: number, lastSeenMs: number, service = "web"): SidecarSeen => ({
+    service, isolateId, colo: "AMS", generation, policyVersion: 1, sentGeneration: generation, firstSeenMs: 0, lastSeenMs, checkIns: 1,
   });
+  const generations = (entries: Record<string, number>) => new Map(Object.entries(entries).map(([s, generation]) => [s, { generation, snapshotsServed: 0, notModified: 0 }]));
 
-  it("is live only when every recently seen sidecar serves the target generation", () => {
-    const status = syncStatus([seen("a", 5, 900), seen("b", 4, 950), seen("c", 6, 990)], 5, 1, 1_000, () => 5_000);
+  it("is live only when every recently seen sidecar serves its service's snapshot as of the target", () => {
+    const status = syncStatus([seen("a", 5, 900), seen("b", 4, 950), seen("c", 6, 990)], 5, 1, 1_000, generations({ web: 5 }), () => 5_000);
     expect(status.live).toBe(false);
     expect(status.laggards).toEqual(["web/b@AMS"]);
-    expect(syncStatus([seen("a", 5, 900), seen("c", 6, 990)], 5, 1, 1_000, () => 5_000).live).toBe(true);
+    expect(status.services.web).toMatchObject({ generation: 5, required: 5, live: false, synced: 2, behind: 1 });
+    expect(syncStatus([seen("a", 5, 900), seen("c", 6, 990)], 5, 1, 1_000, generations({ web: 5 }), () => 5_000).live).toBe(true);
+  });
+
+  it("counts a sidecar whose service did not change since as synced with a later target", () => {
+    // api changed at 9; web last changed at 3, so web's sidecars at 3 are live for target 9.
+    const status = syncStatus([seen("w", 3, 900, "web"), seen("x", 8, 900, "api")], 9, 2, 1_000, generations({ web: 3, api: 9 }), () => 5_000);
+    expect(status.laggards).toEqual(["api/x@AMS"]);
+    expect(status.services.web).toMatchObject({ required: 3, live: true, synced: 1 });
+    expect(status.services.api).toMatchObject({ required: 9, live: false, behind: 1 });
   });
 
   it("does not wait for sidecars that went away", () => {
-    const status = syncStatus([seen("a", 5, 9_000), seen("old", 1, 0)], 5, 1, 10_000, () => 5_000);
+    const status = syncStatus([seen("a", 5, 9_000), seen("old", 1, 0)], 5, 1, 10_000, generations({ web: 5 }), () => 5_000);
     expect(status).toMatchObject({ live: true, laggards: [], gone: 1 });
     expect(status.sidecars.find((s) => s.isolateId === "old")?.state).toBe("gone");
   });

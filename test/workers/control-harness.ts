@@ -74,6 +74,7 @@ export class ControlHarness extends DurableObject {
       alarms: new AlarmPlanner(this.ctx.storage),
     };
     c.snapshots = new SnapshotServer(
+      sql,
       meta,
       {
         policyVersion: () => policy.version,
@@ -82,7 +83,6 @@ export class ControlHarness extends DurableObject {
         isExcluded: (s, id) => this.excludedIds.has(`${s}/${id}`),
         ttlMs: () => 1_000,
       },
-      (service, checkIn, snap) => this.emitted.push({ served: service, isolateId: checkIn.isolateId, generation: snap.generation }),
       0,
     );
     return c;
