@@ -26,10 +26,13 @@ import { preparePolicy, type Json } from "./policy-sections.ts";
 import { DEFAULT_POLICY_HISTORY_LIMIT, piecesOf, PolicyStore, type PolicyVersionInfo } from "./policy-store.ts";
 import type { RegistryConflict } from "./registry-merge.ts";
 import { Registry } from "./registry.ts";
+import { RelayHub } from "./relay-hub.ts";
+import type { MeshRelayRpc, RelayAuthorityRpc, RelayReport, RelayUpdate } from "./relay-protocol.ts";
 import { SnapshotServer } from "./snapshot-server.ts";
 import { MetaTable } from "./sql.ts";
 import { loadStoredPolicy, type PolicyLoadError } from "./stored-policy.ts";
 import type { SidecarSeen, SyncStatus } from "./sync.ts";
+import { PRESENCE_EVERY_TTLS } from "../policies/distribution.ts";
 
 export type { SidecarSeen, SyncStatus } from "./sync.ts";
 export type { RegistryConflict, RegisteredInstance } from "./registry-merge.ts";
@@ -95,9 +98,25 @@ export interface MeshControlEnv {
   EDGEMESH_HEALTH_HISTORY_LIMIT?: string;
   /** Policy versions kept (default 100); older ones are pruned. */
   EDGEMESH_POLICY_HISTORY_LIMIT?: string;
+  /** The relays of the distribution tier (MeshRelay), to push new generations to. */
+  MESH_RELAY?: DurableObjectNamespace;
 }
 
-export class MeshControl extends DurableObject<MeshControlEnv> implements MeshControlRpc {
+/** Counters of the calls this object answers, for sync status and the benchmarks. */
+export interface ControlLoad {
+  /** Check-ins of sidecars that call this object directly. */
+  snapshotCalls: number;
+  /** Reports (and pulls) of relays. */
+  relaySyncs: number;
+  /** Pushes this object sent to relays. */
+  relayPushes: number;
+  startedAtMs: number;
+}
+
+/** Pushes to relays in flight at once. */
+const RELAY_PUSH_CONCURRENCY = 16;
+
+export class MeshControl extends DurableObject<MeshControlEnv> implements MeshControlRpc, RelayAuthorityRpc {
   private readonly meta: MetaTable;
   private readonly eventLog: EventLog;
   private readonly store: PolicyStore;
@@ -107,6 +126,8 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   private readonly policy: ActivePolicy;
   private readonly snapshots: SnapshotServer;
   private readonly alarms: AlarmPlanner;
+  private readonly relays = new RelayHub();
+  private readonly load: ControlLoad = { snapshotCalls: 0, relaySyncs: 0, relayPushes: 0, startedAtMs: Date.now() };
   private fault: ControlFault = { snapshot: "ok", delayMs: 0 };
   private checking = false;
 
@@ -169,9 +190,45 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     }
   }
 
-  /** These services' snapshots may have changed; returns the ones whose generation moved. */
-  private snapshotsChanged(services: Iterable<string>): string[] {
-    return this.snapshots.refresh(services, Date.now());
+  /**
+   * These services' snapshots may have changed: the ones whose generation moved are pushed to the
+   * relays that hold them. Returns those.
+   */
+  private snapshotsChanged(services: Iterable<string>, removed: readonly string[] = []): string[] {
+    const moved = this.snapshots.refresh(services, Date.now());
+    this.pushToRelays([...moved, ...removed]);
+    return moved;
+  }
+
+  /** What every update to a relay carries besides snapshots. */
+  private relayUpdate(snapshots: ServiceSnapshot[], unknown: string[]): RelayUpdate {
+    return { epoch: this.snapshots.epoch, snapshots, unknown, services: this.policy.serviceNames(), reportEveryMs: this.relays.reportEveryMs(), fault: this.fault };
+  }
+
+  /**
+   * Pushes the current snapshot of each of `services` to the relays holding it (services the
+   * policy no longer has are pushed as unknown). In the background: a push that fails is repaired
+   * by that relay's next report.
+   */
+  private pushToRelays(services: readonly string[], everyRelay = false): void {
+    const ns = this.env.MESH_RELAY;
+    if (!ns || (services.length === 0 && !everyRelay)) return;
+    const now = Date.now();
+    this.relays.forgetSilent(now);
+    const targets = everyRelay ? new Map(this.relays.all().map((r) => [r.relayId, services.filter((s) => r.services.has(s))])) : this.relays.holdersOf(services);
+    if (targets.size === 0) return;
+    const pushes = [...targets].map(([relayId, held]) => {
+      const snapshots: ServiceSnapshot[] = [];
+      const unknown: string[] = [];
+      for (const service of held) {
+        const snap = this.snapshots.snapshot(service, now);
+        if (snap) snapshots.push(snap);
+        else unknown.push(service);
+      }
+      return { relay: ns.get(ns.idFromString(relayId)) as unknown as MeshRelayRpc, update: this.relayUpdate(snapshots, unknown) };
+    });
+    this.load.relayPushes += pushes.length;
+    this.ctx.waitUntil(runBounded(pushes, RELAY_PUSH_CONCURRENCY, ({ relay, update }) => relay.push(update).catch(() => {})));
   }
 
   private isExcluded(service: string, id: string, nowMs: number): boolean {
@@ -275,8 +332,9 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     const version = committed.version;
     const before = new Set(this.policy.serviceNames());
     this.policy.activate(version, document);
-    this.snapshots.forget([...before].filter((s) => document.services[s] === undefined));
-    this.snapshotsChanged(this.policy.serviceNames());
+    const removed = [...before].filter((s) => document.services[s] === undefined);
+    this.snapshots.forget(removed);
+    this.snapshotsChanged(this.policy.serviceNames(), removed);
     this.forgetGoneHealth();
     const generation = this.snapshots.meshGeneration;
     if (kind === "rollback") this.emit("policy.rolled-back", { version, generation, restoredVersion: restoredVersion ?? 0, author });
@@ -466,6 +524,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   // ---- data plane ---------------------------------------------------------------------------
 
   async snapshot(checkIn: SidecarCheckIn): Promise<SnapshotReply> {
+    this.load.snapshotCalls++;
     if (this.fault.snapshot === "fail") throw new Error("control plane fault switch: snapshot calls fail (PUT /v1/debug/fault to clear)");
     if (this.fault.snapshot === "slow") await new Promise((resolve) => setTimeout(resolve, this.fault.delayMs));
     const now = Date.now();
@@ -499,10 +558,54 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     return this.snapshots.sidecarsSeen();
   }
 
+  /**
+   * A relay's report: its isolates, their summed passive-health counts and its answers are
+   * recorded, and it gets every snapshot it lacks or holds an old generation of.
+   */
+  async relaySync(report: RelayReport): Promise<RelayUpdate> {
+    this.load.relaySyncs++;
+    const now = Date.now();
+    if (this.fault.snapshot === "slow") await new Promise((resolve) => setTimeout(resolve, this.fault.delayMs));
+    const held = new Map(report.held);
+    this.relays.seen(report.relayId, report.relay, [...held.keys(), ...report.wanted], now);
+    // Under the fault switch relays learn the fault and nothing else: they fail their isolates too.
+    if (this.fault.snapshot === "fail") return this.relayUpdate([], []);
+    for (const i of report.isolates) {
+      const sameEpoch = i.epoch === this.snapshots.epoch;
+      this.snapshots.see({ service: i.service, isolateId: i.isolateId, colo: i.colo, knownPolicyVersion: i.policyVersion }, sameEpoch ? i.generation : 0, i.lastSeenMs, report.relay, i.checkIns);
+    }
+    for (const a of report.answers) this.snapshots.countRelayed(a.service, a.snapshotsServed, a.notModified);
+    const ejectedIn = report.outcomes.filter((o) => this.addOutcomes(o.service, o.outcomes, now)).map((o) => o.service);
+    if (ejectedIn.length > 0) {
+      this.snapshotsChanged(ejectedIn);
+      await this.alarms.reschedule();
+    }
+    const snapshots: ServiceSnapshot[] = [];
+    const unknown: string[] = [];
+    for (const service of new Set([...held.keys(), ...report.wanted])) {
+      const snap = this.snapshots.snapshot(service, now);
+      if (!snap) unknown.push(service);
+      else if (report.epoch !== this.snapshots.epoch || held.get(service) !== snap.generation) snapshots.push(snap);
+    }
+    return this.relayUpdate(snapshots, unknown);
+  }
+
   /** Is the current generation (or `generation`) served by every sidecar seen recently? */
-  async syncStatus(generation?: number): Promise<SyncStatus & { snapshotCalls: number; snapshotCallsPerSecond: number }> {
+  async syncStatus(generation?: number): Promise<SyncStatus & { snapshotCalls: number; snapshotCallsPerSecond: number; load: ControlLoad; relays: { relay: string; services: number; lastReportAgoMs: number }[] }> {
+    const now = Date.now();
     const ttl = (service: string) => this.policy.servicePolicy(service)?.snapshotTtlMs ?? 1_000;
-    return this.snapshots.sync(generation, Date.now(), (service) => Math.max(5_000, 3 * ttl(service)));
+    // A sidecar behind a relay shows up once per PRESENCE_EVERY_TTLS, and its relay reports later still.
+    const goneAfterMs = (service: string) => Math.max(5_000, (PRESENCE_EVERY_TTLS + 2) * ttl(service)) + this.relays.reportEveryMs();
+    const status = this.snapshots.sync(generation, now, goneAfterMs);
+    const seconds = Math.max(0.001, (now - this.load.startedAtMs) / 1000);
+    this.relays.forgetSilent(now);
+    return {
+      ...status,
+      snapshotCalls: this.load.snapshotCalls,
+      snapshotCallsPerSecond: this.load.snapshotCalls / seconds,
+      load: { ...this.load },
+      relays: this.relays.all().map((r) => ({ relay: r.relay, services: r.services.size, lastReportAgoMs: now - r.lastReportMs })),
+    };
   }
 
   // ---- fault switch -------------------------------------------------------------------------
@@ -513,6 +616,8 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     }
     this.fault = fault;
     this.meta.set("fault", JSON.stringify(fault));
+    // Relays answer sidecars in this object's stead, so they must fail (or stall) with it.
+    this.pushToRelays([], true);
     return { ok: true, fault };
   }
 }

@@ -3,10 +3,8 @@
 // (policy-sections.ts): a manifest and one section per service, content-addressed and chunked
 // below SQLite's 2 MB row limit, so a large document fits and an unchanged service costs nothing.
 import { assembleDocument, type PolicyManifest, type PreparedPolicy } from "./policy-sections.ts";
-import { addMissingColumns, type MetaTable, type Row } from "./sql.ts";
+import { addMissingColumns, getParts, putParts, type MetaTable, type Row } from "./sql.ts";
 
-/** Stored pieces are split into parts of at most this many bytes (SQLite rows hold at most 2 MB). */
-export const BLOB_PART_BYTES = 1 << 20;
 /** Policy versions kept by default; older ones are pruned (EDGEMESH_POLICY_HISTORY_LIMIT). */
 export const DEFAULT_POLICY_HISTORY_LIMIT = 100;
 
@@ -28,8 +26,6 @@ export interface PolicyPieces {
 }
 
 const ACTIVE_VERSION = "active_version";
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 export function piecesOf(prepared: PreparedPolicy): PolicyPieces {
   const texts: Record<string, string> = { [prepared.manifestDigest]: prepared.manifestText };
@@ -105,23 +101,11 @@ export class PolicyStore {
 
   private storePiece(digest: string, text: string): void {
     if (this.sql.exec("SELECT 1 FROM policy_pieces WHERE digest = ? AND part = 0", digest).toArray().length > 0) return;
-    const bytes = encoder.encode(text);
-    for (let part = 0, at = 0; at < bytes.length || part === 0; part++, at += BLOB_PART_BYTES) {
-      this.sql.exec("INSERT INTO policy_pieces (digest, part, bytes) VALUES (?, ?, ?)", digest, part, bytes.subarray(at, at + BLOB_PART_BYTES));
-    }
+    putParts(this.sql, "policy_pieces", "digest", digest, text);
   }
 
   private pieceText(digest: string): string | undefined {
-    const parts = this.sql.exec<{ bytes: ArrayBuffer }>("SELECT bytes FROM policy_pieces WHERE digest = ? ORDER BY part", digest).toArray();
-    if (parts.length === 0) return undefined;
-    if (parts.length === 1) return decoder.decode(parts[0]!.bytes);
-    const whole = new Uint8Array(parts.reduce((n, p) => n + p.bytes.byteLength, 0));
-    let at = 0;
-    for (const p of parts) {
-      whole.set(new Uint8Array(p.bytes), at);
-      at += p.bytes.byteLength;
-    }
-    return decoder.decode(whole);
+    return getParts(this.sql, "policy_pieces", "digest", digest);
   }
 
   /** The section text of one service in a version's manifest, e.g. to parse only what changed. */

@@ -43,6 +43,7 @@ export class SnapshotServer {
   private readonly stale = new Set<string>();
   private readonly sidecars = new Map<string, SidecarSeen>();
   private readonly counters = new Map<string, ServiceCounters>();
+  /** Check-ins answered here (not through a relay). */
   calls = 0;
 
   constructor(
@@ -145,11 +146,11 @@ export class SnapshotServer {
   }
 
   /** Answers and records a check-in; the caller has already merged its passive-health report. */
-  checkIn(checkIn: SidecarCheckIn, nowMs: number, via?: string): SnapshotReply {
+  checkIn(checkIn: SidecarCheckIn, nowMs: number): SnapshotReply {
     if (++this.calls % 1000 === 0) this.forgetGone(nowMs);
     // A sidecar that serves another epoch's snapshot (this storage was reset) serves nothing of ours.
     const sameEpoch = checkIn.knownEpoch === undefined || checkIn.knownEpoch === "" || checkIn.knownEpoch === this.epoch;
-    const record = this.see(checkIn, sameEpoch ? checkIn.knownGeneration : 0, nowMs, via);
+    const record = this.see(checkIn, sameEpoch ? checkIn.knownGeneration : 0, nowMs);
     const current = this.build(checkIn.service, nowMs);
     if (!current) return { status: "unknown-service", generation: this.meshGeneration, services: this.inputs.serviceNames() };
     const counters = this.countersOf(checkIn.service);
@@ -162,8 +163,8 @@ export class SnapshotServer {
     return { status: "ok", snapshot: current.snapshot };
   }
 
-  /** Records what an isolate serves (from its own check-in, or summed up by a relay). */
-  see(checkIn: Pick<SidecarCheckIn, "service" | "isolateId" | "colo" | "knownPolicyVersion">, generation: number, nowMs: number, via?: string): SidecarSeen {
+  /** Records what an isolate serves (from its own check-in, or as a relay saw it: `via`). */
+  see(checkIn: Pick<SidecarCheckIn, "service" | "isolateId" | "colo" | "knownPolicyVersion">, generation: number, nowMs: number, via?: string, checkIns = 1): SidecarSeen {
     const seen = this.sidecars.get(checkIn.isolateId);
     const record: SidecarSeen = {
       service: checkIn.service,
@@ -174,7 +175,7 @@ export class SnapshotServer {
       sentGeneration: seen?.sentGeneration ?? 0,
       firstSeenMs: seen?.firstSeenMs ?? nowMs,
       lastSeenMs: nowMs,
-      checkIns: (seen?.checkIns ?? 0) + 1,
+      checkIns: (seen?.checkIns ?? 0) + checkIns,
     };
     if (via !== undefined) record.via = via;
     this.sidecars.set(checkIn.isolateId, record);

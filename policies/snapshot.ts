@@ -102,6 +102,8 @@ export type SnapshotReply =
 /** Who is asking for a snapshot: recorded by the control plane for sync status. */
 export interface SidecarCheckIn {
   service: string;
+  /** The sidecar's mesh (a relay learns from it which authority to ask). */
+  mesh?: string;
   isolateId: string;
   colo: string;
   /** The generation of its service's snapshot the sidecar serves now, or 0 when it has none. */
@@ -124,7 +126,10 @@ export interface EndpointOutcome {
   latencyMsMax: number;
 }
 
-/** The RPC surface of MeshControl that sidecars may use: types only, never the implementation. */
+/**
+ * The RPC surface sidecars may use, of MeshControl or of the relay that stands in for it
+ * (MeshRelay, docs/distribution.md): types only, never the implementation.
+ */
 export interface MeshControlRpc {
   snapshot(checkIn: SidecarCheckIn): Promise<SnapshotReply>;
 }

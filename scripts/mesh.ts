@@ -65,6 +65,12 @@ export interface MeshOptions {
   sidecarVars?: Record<string, string>;
   /** Workers to expose on a socket of their own (free port); see `RunningMesh.directUrl`. */
   exposeWorkers?: string[];
+  /**
+   * Run the distribution tier (MeshRelay objects between MeshControl and the sidecars, answers
+   * shared per colo through the Cache API), as a deployment does. Default true; false makes the
+   * sidecars check in with MeshControl directly.
+   */
+  relays?: boolean;
   verbose?: boolean;
 }
 
@@ -84,7 +90,10 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
     compatibilityDate: COMPATIBILITY_DATE,
     // EDGEMESH_CONTROL_FAULTS enables the control plane's fault switch: local meshes only.
     bindings: { MESH_NAME: topology.mesh, EDGEMESH_ADMIN_TOKEN: token, EDGEMESH_CONTROL_FAULTS: "true", ...opts.controlVars },
-    durableObjects: { MESH_CONTROL: { className: "MeshControl", useSQLite: true } },
+    durableObjects: {
+      MESH_CONTROL: { className: "MeshControl", useSQLite: true },
+      MESH_RELAY: { className: "MeshRelay", useSQLite: true },
+    },
     // MeshControl health-checks binding endpoints through their service's sidecar.
     serviceBindings: Object.fromEntries(Object.keys(topology.services).map((s) => [sidecarBindingName(s), sidecarName(s)])),
     unsafeDirectSockets: [{ host: opts.host ?? "127.0.0.1", port: opts.controlPort ?? 0 }],
@@ -95,7 +104,10 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
     ...sidecarScript,
     compatibilityDate: COMPATIBILITY_DATE,
     bindings: { SERVICE_NAME: service, MESH_NAME: topology.mesh, EDGEMESH_ADMIN_TOKEN: token, ...opts.sidecarVars },
-    durableObjects: { MESH_CONTROL: { className: "MeshControl", scriptName: CONTROL_WORKER, useSQLite: true } },
+    durableObjects: {
+      MESH_CONTROL: { className: "MeshControl", scriptName: CONTROL_WORKER, useSQLite: true },
+      ...(opts.relays === false ? {} : { MESH_RELAY: { className: "MeshRelay", scriptName: CONTROL_WORKER, useSQLite: true } }),
+    },
     serviceBindings: Object.fromEntries(instances.map((i) => [i.binding, instanceName(topology.mesh, i.id)])),
   }));
   const instances: WorkerOptions[] = [];

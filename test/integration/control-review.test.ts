@@ -164,13 +164,19 @@ describe("per-service snapshot changes", () => {
     const traffic = async (ms: number) => {
       for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) await (await web("/traffic")).arrayBuffer();
     };
+    // Relays report what they answered about once a second: let the counters settle before each look.
+    const settled = async () => {
+      await sleep(1_300);
+      return (await adminJson(mesh, "/v1/sync")).body;
+    };
     await traffic(600);
-    const sync0 = (await adminJson(mesh, "/v1/sync")).body;
+    const sync0 = await settled();
     const webGeneration = sync0.services.web.generation as number;
     const before = (await adminJson(mesh, "/v1/events?limit=1")).body.latestSeq as number;
     const reg = await adminJson(mesh, "/v1/registry/api", { method: "POST", json: { id: "api-2", binding: "API_1", leaseTtlMs: 600_000 } });
     expect(reg.status).toBe(201);
     await traffic(800);
+    await settled();
     const sync1 = (await adminJson(mesh, `/v1/sync?generation=${reg.body.generation}`)).body;
     // api moved to the new generation; web did not, and its sidecars downloaded nothing.
     expect(sync1.services.api.generation).toBe(reg.body.generation);
@@ -189,6 +195,7 @@ describe("per-service snapshot changes", () => {
     const own = await adminJson(mesh, "/v1/registry/web", { method: "POST", json: { id: "web-3", binding: "WEB_1", leaseTtlMs: 600_000 } });
     expect(own.status).toBe(201);
     await traffic(800);
+    await settled();
     const sync2 = (await adminJson(mesh, `/v1/sync?generation=${own.body.generation}`)).body;
     expect(sync2.services.web.generation).toBe(own.body.generation);
     expect(sync2.services.web.snapshotsServed).toBeGreaterThan(sync1.services.web.snapshotsServed);

@@ -129,6 +129,7 @@ describe("restart with persistence", () => {
     const results = await Promise.all(Array.from({ length: 40 }, () => fetch(new URL("/cold", second.url)).then(async (r) => (await r.arrayBuffer(), r.status))));
     expect(results.filter((s) => s !== 200)).toEqual([]);
     const cold = await sidecarStatus(second);
+
     expect(cold.snapshot).toMatchObject({ source: "cache", generation: applied.body.generation + 1 });
     expect(cold.failures).toBeGreaterThan(0);
 

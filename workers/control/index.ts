@@ -8,6 +8,7 @@ import { MESH_EVENT_TYPES } from "../../durable/events.ts";
 import { hasAdminToken } from "../../auth/admin-token.ts";
 
 export { MeshControl } from "../../durable/mesh-control.ts";
+export { MeshRelay } from "../../durable/relay.ts";
 
 export interface ControlEnv {
   MESH_CONTROL: DurableObjectNamespace<MeshControl>;

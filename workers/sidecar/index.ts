@@ -1,6 +1,7 @@
 // The sidecar: one per service, the same code for every service. This file only composes the
 // pipeline stages; each stage is its own module with its own tests.
 import type { MeshControlRpc } from "../../policies/snapshot.ts";
+import { DEFAULT_RELAY_SHARDS, relayName, relayRegion, relayShard, type RelayRegion, type RequestPlace } from "../../policies/distribution.ts";
 import { allLoads, hashKeyOf } from "./balance.ts";
 import { hasAdminToken } from "../../auth/admin-token.ts";
 import { methodAllowsBody, planBody, type BodyPlan } from "./body.ts";
@@ -30,6 +31,10 @@ export interface SidecarEnv {
   COLD_SNAPSHOT_TIMEOUT_MS?: string;
   /** Guards the sidecar's /__edgemesh/ debug endpoints; without it they are all refused. */
   EDGEMESH_ADMIN_TOKEN?: string;
+  /** The distribution tier's relays (MeshRelay); without it check-ins go to MESH_CONTROL. */
+  MESH_RELAY?: DurableObjectNamespace;
+  /** Relays per region (default 4); the same on every sidecar of a service. */
+  EDGEMESH_RELAY_SHARDS?: string;
 }
 
 const DEBUG_PREFIX = "/__edgemesh/";
@@ -42,21 +47,34 @@ const breaker = newBreaker();
 // the namespace binding, never a stub: a stub is made inside the request that uses it.
 let source: SnapshotSource | undefined;
 let sourceEnv: SidecarEnv | undefined;
+/** Where this isolate runs, for its relay's location hint; an isolate never moves. */
+let region: RelayRegion | undefined;
 
-function sourceFor(env: SidecarEnv, colo: string | undefined): SnapshotSource {
+function sourceFor(env: SidecarEnv, place: RequestPlace | undefined): SnapshotSource {
   if (source === undefined || sourceEnv !== env) {
     sourceEnv = env;
-    source = {
+    const src: SnapshotSource = {
       meshName: env.MESH_NAME,
       serviceName: env.SERVICE_NAME,
-      control: () => env.MESH_CONTROL.get(env.MESH_CONTROL.idFromName(env.MESH_NAME)) as unknown as MeshControlRpc,
+      control: () => controlFor(env, src),
       colo: "local",
       defaultTtlMs: Number(env.SNAPSHOT_TTL_MS ?? 1000),
       coldTimeoutMs: Number(env.COLD_SNAPSHOT_TIMEOUT_MS ?? 5000),
+      shareInColo: env.MESH_RELAY !== undefined,
     };
+    source = src;
   }
-  if (colo !== undefined) source.colo = colo;
+  if (typeof place?.colo === "string") source.colo = place.colo;
+  region ??= relayRegion(place);
   return source;
+}
+
+/** The relay of this isolate's region and shard, or MeshControl itself without the tier. */
+function controlFor(env: SidecarEnv, src: SnapshotSource): MeshControlRpc {
+  if (!env.MESH_RELAY) return env.MESH_CONTROL.get(env.MESH_CONTROL.idFromName(env.MESH_NAME)) as unknown as MeshControlRpc;
+  const hint = region ?? "enam";
+  const name = relayName(env.MESH_NAME, hint, relayShard(env.SERVICE_NAME, src.colo, Number(env.EDGEMESH_RELAY_SHARDS ?? DEFAULT_RELAY_SHARDS)));
+  return env.MESH_RELAY.get(env.MESH_RELAY.idFromName(name), { locationHint: hint }) as unknown as MeshControlRpc;
 }
 
 function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | Promise<Response> {
@@ -106,7 +124,7 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
   if (url.pathname.startsWith(DEBUG_PREFIX)) return debugEndpoint(request, url, env);
 
   const colo = request.cf?.colo as string | undefined;
-  const loaded = await currentSnapshot(sourceFor(env, colo), (p) => ctx.waitUntil(p));
+  const loaded = await currentSnapshot(sourceFor(env, request.cf as RequestPlace | undefined), (p) => ctx.waitUntil(p));
   if (!loaded) {
     return meshError(503, "x-edgemesh-error", "no-snapshot", { detail: snapshotStatus().lastError ?? "control plane unreachable" });
   }

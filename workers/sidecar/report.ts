@@ -6,6 +6,8 @@ import type { EndpointOutcome } from "../../policies/snapshot.ts";
 const MAX_TRACKED_ENDPOINTS = 1024;
 
 const pending = new Map<string, EndpointOutcome>();
+/** Failures among the pending outcomes: a check-in with failures is not put off (passive health). */
+let failuresPending = 0;
 
 /** Counts one attempt's outcome. `failed`: a 5xx answer, a timeout or a connect failure. */
 export function recordOutcome(endpointId: string, failed: boolean, latencyMs: number): void {
@@ -16,7 +18,10 @@ export function recordOutcome(endpointId: string, failed: boolean, latencyMs: nu
     pending.set(endpointId, o);
   }
   o.requests++;
-  if (failed) o.failures++;
+  if (failed) {
+    o.failures++;
+    failuresPending++;
+  }
   o.latencyMsSum += latencyMs;
   if (latencyMs > o.latencyMsMax) o.latencyMsMax = latencyMs;
 }
@@ -25,7 +30,13 @@ export function recordOutcome(endpointId: string, failed: boolean, latencyMs: nu
 export function takeOutcomes(): EndpointOutcome[] {
   const out = [...pending.values()];
   pending.clear();
+  failuresPending = 0;
   return out;
+}
+
+/** How many failed attempts wait to be reported. */
+export function pendingFailures(): number {
+  return failuresPending;
 }
 
 /** Puts back a batch whose check-in failed, so the next one carries it. */
@@ -33,9 +44,12 @@ export function restoreOutcomes(batch: readonly EndpointOutcome[]): void {
   for (const b of batch) {
     const o = pending.get(b.endpointId);
     if (!o) {
-      if (pending.size < MAX_TRACKED_ENDPOINTS) pending.set(b.endpointId, { ...b });
+      if (pending.size >= MAX_TRACKED_ENDPOINTS) continue;
+      pending.set(b.endpointId, { ...b });
+      failuresPending += b.failures;
       continue;
     }
+    failuresPending += b.failures;
     o.requests += b.requests;
     o.failures += b.failures;
     o.latencyMsSum += b.latencyMsSum;
