@@ -17,7 +17,8 @@ export class ActivePolicy {
   /** Each service compiled without its service mirrors linked. */
   private readonly base = new Map<string, CompiledService>();
   private readonly linked = new Set<string>();
-  /** Target service -> the services that mirror traffic to it. */
+  /** Service -> the services it mirrors traffic to, and the reverse. */
+  private readonly mirrorTargets = new Map<string, Set<string>>();
   private mirroredBy = new Map<string, Set<string>>();
   private readonly conflictsOf = new Map<string, RegistryConflict[]>();
   /** Registrations for services this policy does not have. */
@@ -25,25 +26,52 @@ export class ActivePolicy {
 
   constructor(private readonly registered: (service: string) => RegisteredInstance[], private readonly registeredServices: () => string[]) {}
 
-  /** Puts a validated document in force; every service compiles afresh when next asked for. */
-  activate(version: number, document: PolicyDocument): void {
+  /**
+   * Puts a validated document in force. With `changed` (the services whose section differs from
+   * the document in force, added and removed ones included) only those, and the services that
+   * mirror traffic to them, compile again; every other service keeps its compiled form. Without
+   * it everything compiles afresh. Returns the services whose snapshot may have changed.
+   */
+  activate(version: number, document: PolicyDocument, changed?: readonly string[]): string[] {
+    const everything = changed === undefined || this.document === undefined;
     this.version = version;
     this.document = document;
     this.loadError = undefined;
-    this.base.clear();
-    this.linked.clear();
-    this.mirroredBy = new Map();
-    for (const [service, policy] of Object.entries(document.services)) {
-      for (const route of policy.routes) {
-        const target = route.mirror?.service;
-        if (target !== undefined) {
-          let set = this.mirroredBy.get(target);
-          if (!set) this.mirroredBy.set(target, (set = new Set()));
-          set.add(service);
-        }
-      }
+    if (everything) {
+      this.base.clear();
+      this.linked.clear();
+      this.mirrorTargets.clear();
+      this.mirroredBy = new Map();
+      for (const service of Object.keys(document.services)) this.indexMirrors(service);
+      this.mergeAllRegistrations();
+      return Object.keys(document.services);
     }
-    this.mergeAllRegistrations();
+    for (const service of changed) this.indexMirrors(service);
+    const affected = new Set(changed);
+    for (const service of changed) for (const dependent of this.mirroredBy.get(service) ?? []) affected.add(dependent);
+    for (const service of affected) {
+      this.base.delete(service);
+      this.linked.delete(service);
+      this.mergeRegistrations(service);
+    }
+    return [...affected].filter((s) => document.services[s] !== undefined);
+  }
+
+  /** Records which services `service` mirrors to (none when it left the document). */
+  private indexMirrors(service: string): void {
+    for (const target of this.mirrorTargets.get(service) ?? []) this.mirroredBy.get(target)?.delete(service);
+    const targets = new Set<string>();
+    for (const route of this.document?.services[service]?.routes ?? []) if (route.mirror?.service !== undefined) targets.add(route.mirror.service);
+    if (targets.size === 0) {
+      this.mirrorTargets.delete(service);
+      return;
+    }
+    this.mirrorTargets.set(service, targets);
+    for (const target of targets) {
+      let set = this.mirroredBy.get(target);
+      if (!set) this.mirroredBy.set(target, (set = new Set()));
+      set.add(service);
+    }
   }
 
   /** No policy is in force (the stored one failed to load). */
@@ -53,6 +81,7 @@ export class ActivePolicy {
     this.loadError = error;
     this.base.clear();
     this.linked.clear();
+    this.mirrorTargets.clear();
     this.mirroredBy = new Map();
     this.mergeAllRegistrations();
   }

@@ -11,7 +11,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { diffJson, type DiffEntry } from "../policies/diff.ts";
 import { DEFAULT_LEASE_TTL_MS } from "../policies/health.ts";
-import { validatePolicy, type PolicyDocument, type PolicyError } from "../policies/schema.ts";
+import { jsonPath, MAX_ENDPOINTS_PER_SERVICE, Service, type PolicyDocument, type PolicyError, type ServicePolicy } from "../policies/schema.ts";
 import type { CompiledEndpoint, MeshControlRpc, ServiceSnapshot, SidecarCheckIn, SnapshotReply } from "../policies/snapshot.ts";
 import { ActivePolicy } from "./active-policy.ts";
 import { AlarmPlanner } from "./alarm-planner.ts";
@@ -22,8 +22,8 @@ import { INITIAL_ACTIVE_HEALTH, maxPassiveEjections, type ActiveHealth, type Pas
 import { HealthCheckScheduler, type CheckedService } from "./health-checks.ts";
 import { HEALTH_HISTORY_LIMIT, HealthMonitor, type HealthTransitionRecord } from "./health-monitor.ts";
 import { probeEndpoint, type ProbeEnv } from "./health-probe.ts";
-import { preparePolicy, type Json } from "./policy-sections.ts";
-import { DEFAULT_POLICY_HISTORY_LIMIT, piecesOf, PolicyStore, type PolicyVersionInfo } from "./policy-store.ts";
+import type { Json, PolicyManifest } from "./policy-sections.ts";
+import { DEFAULT_POLICY_HISTORY_LIMIT, PolicyStore, type PolicyPieces, type PolicyVersionInfo } from "./policy-store.ts";
 import type { RegistryConflict } from "./registry-merge.ts";
 import { Registry } from "./registry.ts";
 import { RelayHub } from "./relay-hub.ts";
@@ -55,10 +55,19 @@ export interface ApplyOptions {
 }
 
 export type ApplyResult =
-  | { ok: true; version: number; generation: number; conflicts: RegistryConflict[] }
+  | { ok: true; version: number; generation: number; conflicts: RegistryConflict[]; changedServices: number; removedServices: number }
   | { ok: false; reason: "invalid"; errors: PolicyError[] }
   | { ok: false; reason: "conflict"; currentVersion: number; message: string }
   | { ok: false; reason: "not-found"; message: string };
+
+/** A commit whose pieces the object lacks (pruned meanwhile) is refused; send them and retry. */
+export type CommitResult = ApplyResult | { ok: false; reason: "missing-pieces"; missing: string[] };
+
+export interface CommitOptions extends ApplyOptions {
+  kind: PolicyVersionInfo["kind"];
+  /** For a rollback: the version whose document it restores. */
+  restoredVersion?: number;
+}
 
 export interface RegisteredEndpoint extends CompiledEndpoint {
   service: string;
@@ -71,7 +80,8 @@ export interface RegisteredEndpoint extends CompiledEndpoint {
 
 export type RegisterResult =
   | { ok: true; generation: number; expiresAtMs: number; leaseTtlMs: number; conflicts: RegistryConflict[] }
-  | { ok: false; reason: "conflict"; message: string };
+  | { ok: false; reason: "conflict"; message: string }
+  | { ok: false; reason: "unknown-service"; message: string; services: string[] };
 
 export interface EndpointHealth {
   service: string;
@@ -115,6 +125,11 @@ export interface ControlLoad {
 
 /** Pushes to relays in flight at once. */
 const RELAY_PUSH_CONCURRENCY = 16;
+/** Services parsed, or snapshots rebuilt, between two chances for other calls to run. */
+const COMMIT_SLICE = 100;
+
+/** Lets calls waiting on this object (sidecars' check-ins) run before the work goes on. */
+const letOthersIn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 export class MeshControl extends DurableObject<MeshControlEnv> implements MeshControlRpc, RelayAuthorityRpc {
   private readonly meta: MetaTable;
@@ -130,6 +145,10 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   private readonly load: ControlLoad = { snapshotCalls: 0, relaySyncs: 0, relayPushes: 0, startedAtMs: Date.now() };
   private fault: ControlFault = { snapshot: "ok", delayMs: 0 };
   private checking = false;
+  /** Each service's section digest in the active version, to tell which services a commit changes. */
+  private activeDigests = new Map<string, string>();
+  /** Commits run one after another. */
+  private commits: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: MeshControlEnv) {
     super(ctx, env);
@@ -184,6 +203,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       for (const service of this.policy.serviceNames()) this.policy.compiled(service);
       return true;
     });
+    if (loaded.ok) this.activeDigests = new Map(this.store.manifest(version)?.services ?? []);
     if (!loaded.ok) {
       this.policy.deactivate(loaded.error);
       this.emit("policy.load-failed", { version, message: loaded.error.message, errors: loaded.error.errors });
@@ -291,27 +311,28 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     return this.policy.version;
   }
 
-  async apply(mesh: string, document: unknown, options: ApplyOptions = {}): Promise<ApplyResult> {
-    const checked = validatePolicy(document);
-    if (!checked.ok) return { ok: false, reason: "invalid", errors: checked.errors };
-    if (checked.document.mesh !== mesh) {
-      return {
-        ok: false,
-        reason: "invalid",
-        errors: [{ path: "$.mesh", message: `this document is for mesh "${checked.document.mesh}" but was sent to mesh "${mesh}"` }],
-      };
-    }
-    return this.commit(document as { [key: string]: Json }, checked.document, "apply", null, options);
+  /**
+   * Which of these stored-piece digests (policy-sections.ts) this object lacks: the control Worker
+   * sends only those with the commit, so a one-service change carries one section.
+   */
+  async missingPolicyPieces(digests: string[]): Promise<string[]> {
+    const active = new Set(this.activeDigests.values());
+    return this.store.missing(digests.filter((d) => !active.has(d)));
   }
 
-  private async commit(
-    raw: { [key: string]: Json },
-    document: PolicyDocument,
-    kind: PolicyVersionInfo["kind"],
-    restoredVersion: number | null,
-    options: ApplyOptions,
-  ): Promise<ApplyResult> {
-    const prepared = await preparePolicy(raw);
+  /**
+   * Makes a document the control Worker validated and split (policy-sections.ts) the active version.
+   * Only the services whose section changed are parsed, compiled and given a new generation; the
+   * work is done in slices so sidecars' check-ins are answered in between (from the policy in force
+   * until the new one is complete). Commits run one at a time.
+   */
+  async commitPolicy(pieces: PolicyPieces, options: CommitOptions): Promise<CommitResult> {
+    const run = this.commits.then(() => this.commitNow(pieces, options));
+    this.commits = run.catch(() => {});
+    return run;
+  }
+
+  private async commitNow(pieces: PolicyPieces, options: CommitOptions): Promise<CommitResult> {
     const current = this.policy.version;
     if (options.expectedVersion !== undefined && options.expectedVersion !== current) {
       return {
@@ -321,44 +342,76 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
         message: `expected version ${options.expectedVersion} but version ${current} is active; fetch it, merge, and retry`,
       };
     }
+    const manifestText = pieces.texts[pieces.manifestDigest] ?? this.store.sectionText(pieces.manifestDigest);
+    if (manifestText === undefined) return { ok: false, reason: "missing-pieces", missing: [pieces.manifestDigest] };
+    const manifest = JSON.parse(manifestText) as PolicyManifest;
+    // Parse what changed; the rest is the policy in force, already validated.
+    const services: Record<string, ServicePolicy> = {};
+    const changed: string[] = [];
+    for (const [name, digest] of manifest.services) {
+      const kept = this.activeDigests.get(name) === digest ? this.policy.servicePolicy(name) : undefined;
+      if (kept) {
+        services[name] = kept;
+        continue;
+      }
+      const text = pieces.texts[digest] ?? this.store.sectionText(digest);
+      if (text === undefined) return { ok: false, reason: "missing-pieces", missing: [digest] };
+      const parsed = Service.safeParse(JSON.parse(text));
+      if (!parsed.success) return { ok: false, reason: "invalid", errors: parsed.error.issues.map((i) => ({ path: jsonPath(["services", name, ...i.path]), message: i.message })) };
+      services[name] = parsed.data;
+      changed.push(name);
+      if (changed.length % COMMIT_SLICE === 0) await letOthersIn();
+    }
+    if (this.policy.version !== current) return { ok: false, reason: "conflict", currentVersion: this.policy.version, message: "another change was committed meanwhile; retry" };
+    const removed = this.policy.serviceNames().filter((s) => services[s] === undefined);
+    const document = { ...manifest.envelope, services } as unknown as PolicyDocument;
     const author = options.author ?? "unknown";
-    const message = options.message ?? "";
+    const message = options.message ?? (options.kind === "rollback" ? `rollback to version ${options.restoredVersion}` : "");
     const committed = this.ctx.storage.transactionSync(() => {
-      const result = this.store.commit(piecesOf(prepared), { appliedAtMs: Date.now(), author, message, kind, restoredVersion });
+      const result = this.store.commit(pieces, { appliedAtMs: Date.now(), author, message, kind: options.kind, restoredVersion: options.restoredVersion ?? null });
       if (result.ok) this.store.prune(this.historyLimit());
       return result;
     });
-    if (!committed.ok) throw new Error(`policy pieces missing from the store: ${committed.missing.join(", ")}`);
+    if (!committed.ok) return { ok: false, reason: "missing-pieces", missing: committed.missing };
     const version = committed.version;
-    const before = new Set(this.policy.serviceNames());
-    this.policy.activate(version, document);
-    const removed = [...before].filter((s) => document.services[s] === undefined);
+    const incremental = this.activeDigests.size > 0 && this.policy.version > 0;
+    const affected = this.policy.activate(version, document, incremental ? [...changed, ...removed] : undefined);
+    this.activeDigests = new Map(manifest.services);
     this.snapshots.forget(removed);
-    this.snapshotsChanged(this.policy.serviceNames(), removed);
+    for (let i = 0; i < affected.length; i += COMMIT_SLICE) {
+      this.snapshotsChanged(affected.slice(i, i + COMMIT_SLICE), i === 0 ? removed : []);
+      if (i + COMMIT_SLICE < affected.length) await letOthersIn();
+    }
     this.forgetGoneHealth();
     const generation = this.snapshots.meshGeneration;
-    if (kind === "rollback") this.emit("policy.rolled-back", { version, generation, restoredVersion: restoredVersion ?? 0, author });
+    if (options.kind === "rollback") this.emit("policy.rolled-back", { version, generation, restoredVersion: options.restoredVersion ?? 0, author });
     else this.emit("policy.applied", { version, generation, author, message });
     await this.alarms.reschedule();
-    return { ok: true, version, generation, conflicts: this.policy.conflicts() };
+    return { ok: true, version, generation, conflicts: this.policy.conflicts(), changedServices: changed.length, removedServices: removed.length };
   }
 
   private historyLimit(): number {
     return Math.max(1, Number(this.env.EDGEMESH_POLICY_HISTORY_LIMIT) || DEFAULT_POLICY_HISTORY_LIMIT);
   }
 
-  /** Re-applies an earlier version's document as a new version; history is never rewritten. */
-  async rollback(toVersion?: number, options: ApplyOptions = {}): Promise<ApplyResult> {
-    // With a stored version that failed to load, "the previous version" is the one before it.
+  /**
+   * The version a rollback restores: `toVersion`, or the version before the active one (before the
+   * broken one when the stored active version failed to load).
+   */
+  async rollbackTarget(toVersion?: number): Promise<{ ok: true; version: number } | { ok: false; message: string }> {
     const current = this.policy.version || this.policy.loadError?.version || 0;
     const target = toVersion ?? this.store.previousVersion(current);
-    if (target === undefined) return { ok: false, reason: "not-found", message: `version ${current} has no earlier version to roll back to` };
-    const text = this.store.documentText(target);
-    if (text === null) return { ok: false, reason: "not-found", message: `there is no policy version ${target}` };
-    const raw = JSON.parse(text) as { [key: string]: Json };
-    const checked = validatePolicy(raw);
-    if (!checked.ok) return { ok: false, reason: "invalid", errors: checked.errors };
-    return this.commit(raw, checked.document, "rollback", target, { message: `rollback to version ${target}`, ...options });
+    if (target === undefined) return { ok: false, message: `version ${current} has no earlier version to roll back to` };
+    if (this.store.info(target) === null) {
+      const oldest = this.store.oldestVersion();
+      return { ok: false, message: `there is no policy version ${target}` + (oldest > 1 && target < oldest ? ` (history keeps the newest ${this.historyLimit()} versions; the oldest kept is ${oldest})` : "") };
+    }
+    return { ok: true, version: target };
+  }
+
+  /** A stored version's document as JSON text (the control Worker validates it before a rollback). */
+  async policyText(version: number): Promise<string | null> {
+    return this.store.documentText(version);
   }
 
   async getPolicy(version?: number): Promise<PolicyVersion | null> {
@@ -395,8 +448,26 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
    * only renews the lease, so it does not disturb any sidecar.
    */
   async register(service: string, endpoint: CompiledEndpoint, leaseTtlMs?: number): Promise<RegisterResult> {
-    if (this.policy.servicePolicy(service)?.endpoints.some((e) => e.id === endpoint.id)) {
+    const policy = this.policy.servicePolicy(service);
+    if (!policy) {
+      const services = this.policy.serviceNames();
+      return {
+        ok: false,
+        reason: "unknown-service",
+        services,
+        message: `the active policy has no service "${service}"${services.length ? ` (services: ${services.join(", ")})` : " (no policy is active)"}; add the service to the policy first`,
+      };
+    }
+    if (policy.endpoints.some((e) => e.id === endpoint.id)) {
       return { ok: false, reason: "conflict", message: `endpoint "${endpoint.id}" of service "${service}" is declared in the policy; a registered instance needs a different id` };
+    }
+    // Registered instances count against the same limit as declared endpoints.
+    if (!this.leases.get(service, endpoint.id) && policy.endpoints.length + this.leases.count(service) >= MAX_ENDPOINTS_PER_SERVICE) {
+      return {
+        ok: false,
+        reason: "conflict",
+        message: `service "${service}" already has ${MAX_ENDPOINTS_PER_SERVICE} endpoints (declared and registered), the most a service may have; deregister one first`,
+      };
     }
     const now = Date.now();
     const ttl = this.leaseTtlFor(service, leaseTtlMs);
