@@ -49,10 +49,11 @@ export class ActivePolicy {
     for (const service of changed) this.indexMirrors(service);
     const affected = new Set(changed);
     for (const service of changed) for (const dependent of this.mirroredBy.get(service) ?? []) affected.add(dependent);
+    const withRegistrations = new Set(this.registeredServices());
     for (const service of affected) {
       this.base.delete(service);
       this.linked.delete(service);
-      this.mergeRegistrations(service);
+      if (withRegistrations.has(service) || this.conflictsOf.has(service)) this.mergeRegistrations(service);
     }
     return [...affected].filter((s) => document.services[s] !== undefined);
   }

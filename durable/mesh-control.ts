@@ -160,7 +160,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     this.health = new HealthMonitor(sql, (t, atMs) => this.emit("health.changed", t, atMs), Number(env.EDGEMESH_HEALTH_HISTORY_LIMIT) || HEALTH_HISTORY_LIMIT);
     this.policy = new ActivePolicy(
       (service) => this.leases.ofService(service),
-      () => [...new Set(this.leases.all().map((i) => i.service))],
+      () => this.leases.services(),
     );
     this.snapshots = new SnapshotServer(
       sql,
@@ -317,7 +317,13 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
    */
   async missingPolicyPieces(digests: string[]): Promise<string[]> {
     const active = new Set(this.activeDigests.values());
-    return this.store.missing(digests.filter((d) => !active.has(d)));
+    const unknown = digests.filter((d) => !active.has(d));
+    const missing: string[] = [];
+    for (let i = 0; i < unknown.length; i += COMMIT_SLICE * 5) {
+      if (i > 0) await letOthersIn();
+      missing.push(...this.store.missing(unknown.slice(i, i + COMMIT_SLICE * 5)));
+    }
+    return missing;
   }
 
   /**
@@ -362,18 +368,29 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       changed.push(name);
       if (changed.length % COMMIT_SLICE === 0) await letOthersIn();
     }
-    if (this.policy.version !== current) return { ok: false, reason: "conflict", currentVersion: this.policy.version, message: "another change was committed meanwhile; retry" };
     const removed = this.policy.serviceNames().filter((s) => services[s] === undefined);
     const document = { ...manifest.envelope, services } as unknown as PolicyDocument;
     const author = options.author ?? "unknown";
     const message = options.message ?? (options.kind === "rollback" ? `rollback to version ${options.restoredVersion}` : "");
-    const committed = this.ctx.storage.transactionSync(() => {
-      const result = this.store.commit(pieces, { appliedAtMs: Date.now(), author, message, kind: options.kind, restoredVersion: options.restoredVersion ?? null });
-      if (result.ok) this.store.prune(this.historyLimit());
-      return result;
-    });
-    if (!committed.ok) return { ok: false, reason: "missing-pieces", missing: committed.missing };
-    const version = committed.version;
+    // New pieces are written in slices before the version that uses them, so a large document
+    // never holds the object in one long write; pieces of a commit that then fails are dropped.
+    const entries = Object.entries(pieces.texts);
+    const written: string[] = [];
+    let version: number;
+    try {
+      for (let i = 0; i < entries.length; i += COMMIT_SLICE) {
+        written.push(...this.store.storePieces(Object.fromEntries(entries.slice(i, i + COMMIT_SLICE))));
+        if (i + COMMIT_SLICE < entries.length) await letOthersIn();
+      }
+      version = this.ctx.storage.transactionSync(() => {
+        const v = this.store.addVersion(pieces.manifestDigest, manifest, { appliedAtMs: Date.now(), author, message, kind: options.kind, restoredVersion: options.restoredVersion ?? null });
+        this.store.prune(this.historyLimit());
+        return v;
+      });
+    } catch (err) {
+      this.store.dropPieces(written);
+      throw err;
+    }
     const incremental = this.activeDigests.size > 0 && this.policy.version > 0;
     const affected = this.policy.activate(version, document, incremental ? [...changed, ...removed] : undefined);
     this.activeDigests = new Map(manifest.services);

@@ -85,23 +85,44 @@ export class PolicyStore {
     const active = new Set(this.manifest(this.activeVersion())?.services.map(([, d]) => d));
     const absent = this.missing([...new Set(manifest.services.map(([, d]) => d))].filter((d) => pieces.texts[d] === undefined && !active.has(d)));
     if (absent.length > 0) return { ok: false, missing: absent };
-    for (const [digest, text] of Object.entries(pieces.texts)) this.storePiece(digest, text);
+    this.storePieces(pieces.texts);
+    return { ok: true, version: this.addVersion(pieces.manifestDigest, manifest, info) };
+  }
+
+  /** Stores pieces (content-addressed: one already stored is left alone); returns the new ones. */
+  storePieces(texts: Record<string, string>): string[] {
+    const added: string[] = [];
+    for (const [digest, text] of Object.entries(texts)) if (this.storePiece(digest, text)) added.push(digest);
+    return added;
+  }
+
+  /** Deletes pieces stored for a commit that then did not happen. */
+  dropPieces(digests: readonly string[]): void {
+    for (const digest of digests) this.sql.exec("DELETE FROM policy_pieces WHERE digest = ?", digest);
+  }
+
+  /**
+   * Adds a version whose manifest and sections are all stored already (storePieces) and makes it
+   * active. Run it in a transaction.
+   */
+  addVersion(manifestDigest: string, manifest: PolicyManifest, info: Omit<PolicyVersionInfo, "version">): number {
     const last = this.sql.exec<{ v: number | null }>("SELECT MAX(version) AS v FROM policy_versions").one().v ?? 0;
     const version = last + 1;
     this.sql.exec(
       "INSERT INTO policy_versions (version, document, applied_at_ms, author, message, kind, restored_version, manifest) VALUES (?, '', ?, ?, ?, ?, ?, ?)",
-      version, info.appliedAtMs, info.author, info.message, info.kind, info.restoredVersion, pieces.manifestDigest,
+      version, info.appliedAtMs, info.author, info.message, info.kind, info.restoredVersion, manifestDigest,
     );
     this.meta.set(ACTIVE_VERSION, version);
     this.manifests.clear();
     this.manifests.set(version, manifest);
-    if (this.references) this.reference(manifest, pieces.manifestDigest, +1);
-    return { ok: true, version };
+    if (this.references) this.reference(manifest, manifestDigest, +1);
+    return version;
   }
 
-  private storePiece(digest: string, text: string): void {
-    if (this.sql.exec("SELECT 1 FROM policy_pieces WHERE digest = ? AND part = 0", digest).toArray().length > 0) return;
+  private storePiece(digest: string, text: string): boolean {
+    if (this.sql.exec("SELECT 1 FROM policy_pieces WHERE digest = ? AND part = 0", digest).toArray().length > 0) return false;
     putParts(this.sql, "policy_pieces", "digest", digest, text);
+    return true;
   }
 
   private pieceText(digest: string): string | undefined {

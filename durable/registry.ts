@@ -43,6 +43,11 @@ export class Registry {
     return this.sql.exec<Row>("SELECT * FROM registered_endpoints WHERE service = ? ORDER BY id", service).toArray().map(instanceFromRow);
   }
 
+  /** The services that have registered instances. */
+  services(): string[] {
+    return this.sql.exec<{ service: string }>("SELECT DISTINCT service FROM registered_endpoints").toArray().map((r) => r.service);
+  }
+
   count(service: string): number {
     return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM registered_endpoints WHERE service = ?", service).one().n;
   }

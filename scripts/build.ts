@@ -25,6 +25,7 @@ export const WORKER_ENTRIES: Record<string, string> = {
   "test-control-harness": "test/workers/control-harness.ts",
   "bench-client": "scripts/bench/client-worker.ts",
   "bench-propagation-client": "scripts/bench/propagation-client.ts",
+  "bench-control-load": "scripts/bench/control-load.ts",
   "bench-upstream": "scripts/bench/upstream-worker.ts",
   "bench-proxy": "scripts/bench/proxy-worker.ts",
 };

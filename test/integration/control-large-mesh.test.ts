@@ -4,27 +4,14 @@
 // limit, without being read whole.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
+import { sizedPolicy } from "../../scripts/bench/mesh-policy.ts";
 import { adminJson } from "../control-helpers.ts";
 
 const TOPOLOGY: Topology = { mesh: "big", services: { "svc-0": [{ id: "svc-0-a", binding: "A_1", script: "test-health-target" }] } };
 
-/** 3,000 services × 20 routes: about 4.8 MB of JSON. */
-export function bigPolicy(services = 3_000, routes = 20, tweakService = -1): any {
-  const doc: any = { mesh: "big", services: {} };
-  for (let s = 0; s < services; s++) {
-    doc.services[`svc-${s}`] = {
-      endpoints: [{ id: `svc-${s}-a`, binding: "A_1", labels: { version: "v1" } }, { id: `svc-${s}-b`, url: `https://b${s}.example`, labels: { version: "v2" } }],
-      subsets: { v1: { version: "v1" }, v2: { version: "v2" } },
-      routes: Array.from({ length: routes }, (_, r) => ({
-        name: `r-${r}`,
-        match: [{ path: { prefix: `/api/v${r}/` } }],
-        to: [{ subset: r % 2 ? "v1" : "v2" }],
-        ...(s === tweakService ? { timeoutMs: 3_000 } : {}),
-      })),
-    };
-  }
-  return doc;
-}
+/** 3,000 services × 20 routes: about 4.8 MB of JSON; `tweakService` gets its own first-route timeout. */
+const bigPolicy = (services = 3_000, routes = 20, tweakService = -1) =>
+  sizedPolicy("big", services, routes, tweakService >= 0 ? { service: tweakService, timeoutMs: 3_000 } : undefined);
 
 let mesh: RunningMesh;
 beforeAll(async () => {
