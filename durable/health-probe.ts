@@ -2,10 +2,11 @@
 // probe of the service's own sidecar (the binding belongs to the sidecar). The answer is a
 // ProbeResult for people ("status 503 (expected 200)", "timeout after 1000 ms"), or null when the
 // endpoint cannot be checked from here (no SIDECAR_<SERVICE> binding).
+import { WorkerEntrypoint } from "cloudflare:workers";
 import type { HealthCheckPolicy } from "../policies/health.ts";
 import type { CompiledEndpoint } from "../policies/snapshot.ts";
 import { SIDECAR_PROBE_PATH, sidecarBindingName } from "./bindings.ts";
-import { withTimeout } from "./check-runner.ts";
+import { CHECKS_PER_INVOCATION, runBounded, withTimeout } from "./check-runner.ts";
 import { probeVerdict, type ProbeResult } from "./health.ts";
 
 export interface ProbeTarget {
@@ -44,5 +45,24 @@ export async function probeEndpoint(env: ProbeEnv, { service, endpoint, check }:
     return { ok: false, detail: answer.timedOut ? `timeout after ${check.timeoutMs} ms` : `check failed: ${answer.error ?? `sidecar answered ${res.status}`}` };
   } catch (err) {
     return { ok: false, detail: `connect failure after ${Date.now() - started} ms: ${err instanceof Error ? err.message : String(err)}` };
+  }
+}
+
+/** The HealthProbe entrypoint's RPC surface, as MeshControl calls it over the HEALTH_PROBE binding. */
+export interface HealthProbeRpc {
+  probeBatch(targets: ProbeTarget[]): Promise<(ProbeResult | null)[]>;
+}
+
+/**
+ * The control Worker's entrypoint that runs a batch of checks in an invocation of its own (so with
+ * its own connection and subrequest limits), at most CHECKS_PER_INVOCATION at once.
+ */
+export class HealthProbe extends WorkerEntrypoint<ProbeEnv> implements HealthProbeRpc {
+  async probeBatch(targets: ProbeTarget[]): Promise<(ProbeResult | null)[]> {
+    const results: (ProbeResult | null)[] = targets.map(() => null);
+    await runBounded(targets.map((target, i) => ({ target, i })), CHECKS_PER_INVOCATION, async ({ target, i }) => {
+      results[i] = await probeEndpoint(this.env, target);
+    });
+    return results;
   }
 }

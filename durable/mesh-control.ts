@@ -15,13 +15,15 @@ import { jsonPath, MAX_ENDPOINTS_PER_SERVICE, Service, type PolicyDocument, type
 import type { CompiledEndpoint, MeshControlRpc, ServiceSnapshot, SidecarCheckIn, SnapshotReply } from "../policies/snapshot.ts";
 import { ActivePolicy } from "./active-policy.ts";
 import { AlarmPlanner } from "./alarm-planner.ts";
-import { CHECK_BACKLOG_DELAY_MS, CHECK_CONCURRENCY, CHECKS_PER_ALARM, runBounded } from "./check-runner.ts";
+import {
+  batches, CHECK_BACKLOG_DELAY_MS, CHECK_CONCURRENCY, CHECKS_PER_ALARM, CHECKS_PER_INVOCATION, INVOCATIONS_IN_FLIGHT, LOCAL_CHECKS_PER_ALARM, runBounded, withTimeout,
+} from "./check-runner.ts";
 import { EventLog, type EventPage } from "./event-log.ts";
 import type { MeshEventData, MeshEventType } from "./events.ts";
-import { INITIAL_ACTIVE_HEALTH, maxPassiveEjections, type ActiveHealth, type PassiveWindow } from "./health.ts";
+import { INITIAL_ACTIVE_HEALTH, maxPassiveEjections, type ActiveHealth, type PassiveWindow, type ProbeResult } from "./health.ts";
 import { HealthCheckScheduler, type CheckedService } from "./health-checks.ts";
 import { HEALTH_HISTORY_LIMIT, HealthMonitor, type HealthTransitionRecord } from "./health-monitor.ts";
-import { probeEndpoint, type ProbeEnv } from "./health-probe.ts";
+import { probeEndpoint, type HealthProbeRpc, type ProbeEnv, type ProbeTarget } from "./health-probe.ts";
 import type { Json, PolicyManifest } from "./policy-sections.ts";
 import { DEFAULT_POLICY_HISTORY_LIMIT, PolicyStore, type PolicyPieces, type PolicyVersionInfo } from "./policy-store.ts";
 import type { RegistryConflict } from "./registry-merge.ts";
@@ -110,6 +112,8 @@ export interface MeshControlEnv {
   EDGEMESH_POLICY_HISTORY_LIMIT?: string;
   /** The relays of the distribution tier (MeshRelay), to push new generations to. */
   MESH_RELAY?: DurableObjectNamespace;
+  /** The control Worker's own HealthProbe entrypoint: health checks in invocations of their own. */
+  HEALTH_PROBE?: HealthProbeRpc;
 }
 
 /** Counters of the calls this object answers, for sync status and the benchmarks. */
@@ -573,26 +577,41 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
 
   /**
    * Runs the checks that are due: first those left over by the previous alarm, then every
-   * endpoint of each service whose interval is up. At most CHECK_CONCURRENCY run at once and at
-   * most CHECKS_PER_ALARM per alarm (a Worker invocation's subrequest limit); the rest stay in the
-   * backlog for a follow-up alarm CHECK_BACKLOG_DELAY_MS later.
+   * endpoint of each service whose interval is up. With the HEALTH_PROBE binding they run in
+   * batches of CHECKS_PER_INVOCATION, each batch an invocation of its own, INVOCATIONS_IN_FLIGHT at
+   * a time (check-runner.ts explains why); without it, CHECK_CONCURRENCY at a time here. What an
+   * alarm cannot take waits in the backlog for a follow-up alarm CHECK_BACKLOG_DELAY_MS later.
    */
   private async runDueChecks(nowMs: number): Promise<Set<string>> {
     const changed = new Set<string>();
     if (this.checking || this.policy.version === 0) return changed;
     this.checking = true;
     try {
-      const batch = this.checks.takeDue(nowMs, this.checkedServices(), CHECKS_PER_ALARM);
-      await runBounded(batch, CHECK_CONCURRENCY, async ({ service, endpointId }) => {
+      const prober = this.env.HEALTH_PROBE;
+      const due = this.checks.takeDue(nowMs, this.checkedServices(), prober ? CHECKS_PER_ALARM : LOCAL_CHECKS_PER_ALARM);
+      const targets: ProbeTarget[] = [];
+      for (const { service, endpointId } of due) {
         // The policy may have changed since the check was queued.
         const check = this.policy.servicePolicy(service)?.healthCheck;
         const endpoint = this.policy.compiled(service)?.endpoints.find((e) => e.id === endpointId);
-        if (!check || !endpoint) return;
-        const result = await probeEndpoint(this.env as unknown as ProbeEnv, { service, endpoint, check });
+        if (check && endpoint) targets.push({ service, endpoint, check: { path: check.path, timeoutMs: check.timeoutMs, expectedStatus: check.expectedStatus } });
+      }
+      const record = (target: ProbeTarget, result: ProbeResult | null) => {
+        const check = this.policy.servicePolicy(target.service)?.healthCheck;
         // The endpoint may have left while the check ran.
-        if (!result || !this.policy.endpointExists(service, endpointId)) return;
-        if (this.health.recordCheck(service, endpointId, result, check, Date.now())) changed.add(service);
-      });
+        if (!result || !check || !this.policy.endpointExists(target.service, target.endpoint.id)) return;
+        if (this.health.recordCheck(target.service, target.endpoint.id, result, check, Date.now())) changed.add(target.service);
+      };
+      if (prober) {
+        await runBounded(batches(targets, CHECKS_PER_INVOCATION), INVOCATIONS_IN_FLIGHT, async (batch) => {
+          // An invocation that fails says nothing about the endpoints: their state stays as it is.
+          const slowestMs = Math.max(...batch.map((t) => t.check.timeoutMs));
+          const results = await withTimeout(prober.probeBatch(batch), slowestMs + 2_000).catch(() => "timeout" as const);
+          if (results !== "timeout") batch.forEach((target, i) => record(target, results[i] ?? null));
+        });
+      } else {
+        await runBounded(targets, CHECK_CONCURRENCY, async (target) => record(target, await probeEndpoint(this.env as unknown as ProbeEnv, target)));
+      }
     } finally {
       this.checking = false;
     }

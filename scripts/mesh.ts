@@ -71,6 +71,11 @@ export interface MeshOptions {
    * sidecars check in with MeshControl directly.
    */
   relays?: boolean;
+  /**
+   * Run health checks through the control Worker's HealthProbe entrypoint (default true), as a
+   * deployment does; false makes MeshControl check endpoints itself, 6 at a time.
+   */
+  healthProbe?: boolean;
   verbose?: boolean;
 }
 
@@ -94,8 +99,12 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
       MESH_CONTROL: { className: "MeshControl", useSQLite: true },
       MESH_RELAY: { className: "MeshRelay", useSQLite: true },
     },
-    // MeshControl health-checks binding endpoints through their service's sidecar.
-    serviceBindings: Object.fromEntries(Object.keys(topology.services).map((s) => [sidecarBindingName(s), sidecarName(s)])),
+    // MeshControl health-checks binding endpoints through their service's sidecar, and runs its
+    // checks in batches through its own HealthProbe entrypoint.
+    serviceBindings: {
+      ...Object.fromEntries(Object.keys(topology.services).map((s) => [sidecarBindingName(s), sidecarName(s)])),
+      ...(opts.healthProbe === false ? {} : { HEALTH_PROBE: { name: CONTROL_WORKER, entrypoint: "HealthProbe" } }),
+    },
     unsafeDirectSockets: [{ host: opts.host ?? "127.0.0.1", port: opts.controlPort ?? 0 }],
   };
   const sidecarScript = await scriptOf("sidecar");

@@ -13,6 +13,7 @@ import { syncRoutes } from "./routes/sync.ts";
 
 export { MeshControl } from "../../durable/mesh-control.ts";
 export { MeshRelay } from "../../durable/relay.ts";
+export { HealthProbe } from "../../durable/health-probe.ts";
 export type { ControlEnv } from "./common.ts";
 
 const app = new Hono<ControlBindings>();
