@@ -109,3 +109,26 @@ export async function startHarness(): Promise<{ fresh(): Promise<Harness>; dispo
     dispose: () => mf.dispose(),
   };
 }
+
+/** A sidecar's debug status (/__edgemesh/status, with the admin token). */
+export async function sidecarStatus(mesh: RunningMesh, service: string): Promise<any> {
+  const { sidecarName } = await import("../scripts/mesh.ts");
+  const worker = await mesh.mf.getWorker(sidecarName(service));
+  const res = await worker.fetch("http://mesh.test/__edgemesh/status", { headers: { authorization: `Bearer ${mesh.adminToken}` } });
+  return res.json();
+}
+
+/**
+ * Waits until the service's sidecar serves the snapshot the control plane has for it now (same
+ * generation), sending a request now and then so that it revalidates. Replaces fixed sleeps: it
+ * takes as long as the machine needs, and no longer.
+ */
+export async function untilSidecarCurrent(mesh: RunningMesh, service: string, timeoutMs = 15_000): Promise<any> {
+  const { sidecarName } = await import("../scripts/mesh.ts");
+  const worker = await mesh.mf.getWorker(sidecarName(service));
+  const target = (await adminJson(mesh, `/v1/snapshot/${service}`)).body.generation as number;
+  return eventually(async () => {
+    await (await worker.fetch("http://mesh.test/__edgemesh-nudge")).arrayBuffer();
+    return sidecarStatus(mesh, service);
+  }, (s) => (s.snapshot?.generation ?? 0) >= target, timeoutMs, 50);
+}

@@ -1,9 +1,10 @@
 // Endpoint health on the real runtime: active checks from MeshControl's alarm against binding
 // endpoints (through the sidecar) and URL endpoints (Node servers), thresholds in both directions,
-// history, alarm rescheduling, and passive health from the sidecars' batched reports.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// history, alarm rescheduling, and passive health from the sidecars' batched reports. Every test
+// has a mesh of its own; waits are for conditions (with generous limits), never fixed sleeps.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { instanceName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
-import { adminJson, eventually } from "../control-helpers.ts";
+import { adminJson, eventually, sidecarStatus, untilSidecarCurrent } from "../control-helpers.ts";
 import { nodeServer, sidecar, sleep, tally, type Fetch } from "../helpers.ts";
 
 const TOPOLOGY: Topology = {
@@ -59,35 +60,36 @@ beforeAll(async () => {
     if (req.url === "/healthz" && originState.delayMs > 0) setTimeout(reply, originState.delayMs);
     else reply();
   });
+});
+afterAll(async () => origin?.close());
+
+beforeEach(async () => {
+  originState.status = 200;
+  originState.delayMs = 0;
   mesh = await startMesh({ topology: TOPOLOGY });
   web = await sidecar(mesh, "web");
 });
-
-afterAll(async () => {
-  await mesh?.dispose();
-  await origin?.close();
-});
+afterEach(async () => mesh?.dispose());
 
 describe("active health checks", () => {
   it("takes a binding endpoint out after unhealthyThreshold failures and back after healthyThreshold passes", async () => {
     expect((await mesh.applyPolicy(policy({ healthCheck: FAST_CHECK }))).status).toBe(201);
-    await eventually(() => health("web-2"), (h) => h.active.checks >= 2);
+    await eventually(() => health("web-2"), (h) => h.active.checks >= 2, 15_000);
     expect((await health("web-2")).excluded).toBe(false);
 
     await setTarget("web-2", "health=503");
-    const down = await eventually(() => health("web-2"), (h) => h.excluded, 5_000);
+    const down = await eventually(() => health("web-2"), (h) => h.excluded, 15_000);
     expect(down.active).toMatchObject({ state: "unhealthy", lastDetail: "status 503 (expected 200)" });
     const snap = (await adminJson(mesh, "/v1/snapshot/web")).body;
     expect(snap.endpoints[1]).toMatchObject({ id: "web-2", healthy: false });
     // Subsets stay whole: the sidecar skips unhealthy members and applies its panic threshold to the full subset.
     expect(snap.subsets["*"]).toEqual([0, 1]);
-    // Every isolate follows the snapshot: no traffic to the unhealthy endpoint.
-    await eventually(() => web("/probe-traffic").then((r) => r.headers.get("x-echo-endpoint")), (id) => id === "web-1", 3_000);
-    await sleep(300);
+    // The sidecar follows the snapshot: once it serves it, no traffic to the unhealthy endpoint.
+    await untilSidecarCurrent(mesh, "web");
     expect(await tally(() => web("/t"), 40, "x-echo-endpoint")).toEqual({ "web-1": 40 });
 
     await setTarget("web-2", "health=200");
-    const up = await eventually(() => health("web-2"), (h) => !h.excluded, 5_000);
+    const up = await eventually(() => health("web-2"), (h) => !h.excluded, 15_000);
     expect(up.active.state).toBe("healthy");
 
     const transitions = await history("web-2");
@@ -101,53 +103,57 @@ describe("active health checks", () => {
   });
 
   it("does not flap below the thresholds", async () => {
-    const before = (await history("web-1")).length;
-    // Two failures in a row stay below unhealthyThreshold (3).
+    // Failures short of unhealthyThreshold (3) change nothing.
     const strict = { ...FAST_CHECK, intervalMs: 300, timeoutMs: 100, unhealthyThreshold: 3 };
     expect((await mesh.applyPolicy(policy({ healthCheck: strict }))).status).toBe(201);
     await setTarget("web-1", "health=500");
-    await eventually(() => health("web-1"), (h) => h.active.consecutiveFail >= 1, 3_000);
+    await eventually(() => health("web-1"), (h) => h.active.consecutiveFail >= 1, 15_000);
     await setTarget("web-1", "health=200");
-    await eventually(() => health("web-1"), (h) => h.active.consecutiveOk >= 2, 3_000);
-    expect((await history("web-1")).length).toBe(before);
+    const after = await eventually(() => health("web-1"), (h) => h.active.consecutiveOk >= 2, 15_000);
+    // However slow the machine, the failures in between stayed below the threshold...
+    expect(after.active.state).toBe("healthy");
+    expect((await history("web-1")).length).toBe(0);
     expect((await health("web-1")).excluded).toBe(false);
   });
 
   it("checks URL endpoints directly, counting timeouts as failures", async () => {
     expect((await mesh.applyPolicy(policy({ healthCheck: FAST_CHECK }, origin.url))).status).toBe(201);
-    await eventually(() => health("web-url"), (h) => h.active.checks >= 2 && !h.excluded);
+    await eventually(() => health("web-url"), (h) => h.active.checks >= 2 && !h.excluded, 15_000);
     originState.delayMs = 400;
-    const down = await eventually(() => health("web-url"), (h) => h.excluded, 5_000);
+    const down = await eventually(() => health("web-url"), (h) => h.excluded, 15_000);
     expect(down.active.lastDetail).toBe("timeout after 100 ms");
     originState.delayMs = 0;
     originState.status = 418;
-    await sleep(500);
-    expect((await health("web-url")).active.lastDetail).toBe("status 418 (expected 200)");
+    await eventually(() => health("web-url"), (h) => h.active.lastDetail === "status 418 (expected 200)", 15_000);
     originState.status = 200;
-    await eventually(() => health("web-url"), (h) => !h.excluded, 5_000);
+    await eventually(() => health("web-url"), (h) => !h.excluded, 15_000);
   });
 
   it("reschedules the alarm at the policy's interval, and stops it when checks are removed", async () => {
     expect((await mesh.applyPolicy(policy({ healthCheck: { ...FAST_CHECK, intervalMs: 200 } }))).status).toBe(201);
     const a = await health("web-1");
-    await sleep(1_000);
+    const aAt = Date.now();
+    await sleep(2_000);
     const b = await health("web-1");
-    // About five rounds in a second at 200 ms; allow for timer jitter.
-    expect(b.active.checks - a.active.checks).toBeGreaterThanOrEqual(3);
-    expect(b.active.checks - a.active.checks).toBeLessThanOrEqual(7);
-    const status = (await adminJson(mesh, "/v1/health")).body;
-    expect(status.nextAlarmAtMs).toBeGreaterThan(Date.now() - 100);
-    expect(status.nextAlarmAtMs).toBeLessThan(Date.now() + 1_000);
+    // One round per 200 ms at most; a loaded machine may fall behind, so the lower bound has room.
+    const rounds = (Date.now() - aAt) / 200;
+    expect(b.active.checks - a.active.checks).toBeGreaterThanOrEqual(Math.floor(rounds * 0.3));
+    expect(b.active.checks - a.active.checks).toBeLessThanOrEqual(Math.ceil(rounds) + 1);
+    // The next alarm is at most one interval ahead (it may be overdue on a busy machine); while the
+    // alarm runs there is none set, so look until one is.
+    const next = await eventually(() => adminJson(mesh, "/v1/health").then((r) => r.body.nextAlarmAtMs as number | null), (at) => at !== null, 10_000, 20);
+    expect(next!).toBeLessThan(Date.now() + 1_000);
 
     expect((await mesh.applyPolicy(policy({ healthCheck: { ...FAST_CHECK, intervalMs: 2_000, timeoutMs: 100 } }))).status).toBe(201);
     await sleep(300);
     const c = await health("web-1");
     await sleep(1_000);
     const d = await health("web-1");
+    // At a 2 s interval a second holds at most one round, however fast or slow the machine.
     expect(d.active.checks - c.active.checks).toBeLessThanOrEqual(1);
 
     expect((await mesh.applyPolicy(policy())).status).toBe(201);
-    await eventually(() => adminJson(mesh, "/v1/health").then((r) => r.body.nextAlarmAtMs), (at) => at === null, 3_000);
+    await eventually(() => adminJson(mesh, "/v1/health").then((r) => r.body.nextAlarmAtMs), (at) => at === null, 10_000);
   });
 });
 
@@ -166,7 +172,7 @@ describe("passive health", () => {
     };
     expect((await mesh.applyPolicy(policy({ passiveHealth: passive, ...isolateTolerance }))).status).toBe(201);
     await setTarget("web-2", "failing=1");
-    const callsBefore = (await adminJson(mesh, "/v1/sync")).body.snapshotCalls as number;
+    const revalidationsBefore = (await sidecarStatus(mesh, "web")).revalidations as number;
     const startedMs = Date.now();
     const seen = await tally(() => web("/p"), 60, "x-echo-endpoint", 4);
     // The sidecar's retries hide web-2's 503s from the client; the tries still count as failures.
@@ -178,24 +184,22 @@ describe("passive health", () => {
       await (await web("/tick")).arrayBuffer();
       return health("web-2");
     };
-    const ejected = await eventually(trickle, (h) => h.excluded, 3_000);
+    const ejected = await eventually(trickle, (h) => h.excluded, 15_000);
     expect(ejected.passive.reason).toMatch(/sidecars reported \d+ failed of \d+ requests/);
-    // Reports ride on revalidation: at most about one control-plane call per TTL, not one per request.
-    const calls = (await adminJson(mesh, "/v1/sync")).body.snapshotCalls - callsBefore;
+    // Reports ride on revalidation: at most one per TTL (200 ms), not one per request.
+    const revalidations = (await sidecarStatus(mesh, "web")).revalidations - revalidationsBefore;
     const sinceStartMs = Date.now() - startedMs;
-    expect(calls).toBeLessThan(60);
-    expect(calls).toBeLessThanOrEqual(Math.ceil(sinceStartMs / 200) + 3);
+    expect(revalidations).toBeLessThanOrEqual(Math.ceil(sinceStartMs / 200) + 1);
 
     // What a fresh isolate would be given: the bad endpoint is already out.
     const snap = (await adminJson(mesh, "/v1/snapshot/web")).body;
     expect(snap.endpoints.map((e: any) => e.healthy)).toEqual([undefined, false]);
     expect(snap.subsets["*"]).toEqual([0, 1]);
-    await eventually(() => web("/q").then((r) => r.headers.get("x-echo-endpoint")), (id) => id === "web-1", 3_000);
-    await sleep(300);
+    await untilSidecarCurrent(mesh, "web");
     expect(await tally(() => web("/q"), 30, "x-echo-endpoint")).toEqual({ "web-1": 30 });
 
     await setTarget("web-2", "failing=0");
-    await eventually(() => health("web-2"), (h) => !h.excluded, 4_000);
+    await eventually(() => health("web-2"), (h) => !h.excluded, 15_000);
     const transitions = await history("web-2");
     expect(transitions.slice(0, 2).map((t) => `${t.source}:${t.from}->${t.to}`)).toEqual(["passive:ejected->healthy", "passive:healthy->ejected"]);
   });

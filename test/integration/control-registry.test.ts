@@ -1,7 +1,8 @@
 // The registry on the real runtime: leases that lapse, heartbeats that keep them, declared and
 // registered endpoints merged with conflicts reported, the watch stream resuming without gaps and
-// sync status after a policy change.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// sync status after a policy change. Every test has a mesh of its own; leases are long enough
+// for a busy machine, and waits are for conditions.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
 import { adminJson, eventually, openWatch } from "../control-helpers.ts";
 import { nodeServer, sidecar, sleep, type Fetch } from "../helpers.ts";
@@ -42,31 +43,31 @@ beforeAll(async () => {
     res.writeHead(200, { "content-type": "application/json", "x-echo-endpoint": "origin" });
     res.end('{"endpoint":"origin"}');
   });
+});
+afterAll(async () => origin?.close());
+
+beforeEach(async () => {
   mesh = await startMesh({ topology: TOPOLOGY });
   web = await sidecar(mesh, "web");
   expect((await mesh.applyPolicy(policy())).status).toBe(201);
 });
-
-afterAll(async () => {
-  await mesh?.dispose();
-  await origin?.close();
-});
+afterEach(async () => mesh?.dispose());
 
 const snapshotIds = async () => ((await adminJson(mesh, "/v1/snapshot/web")).body.endpoints as { id: string }[]).map((e) => e.id);
 
 describe("registration with leases", () => {
   it("serves a registered instance and drops it when its lease lapses", async () => {
-    const reg = await adminJson(mesh, "/v1/registry/web", { method: "POST", json: { id: "web-reg", url: origin.url, labels: { version: "v9" }, leaseTtlMs: 700 } });
+    const reg = await adminJson(mesh, "/v1/registry/web", { method: "POST", json: { id: "web-reg", url: origin.url, labels: { version: "v9" }, leaseTtlMs: 4_000 } });
     expect(reg.status).toBe(201);
-    expect(reg.body.leaseTtlMs).toBe(700);
+    expect(reg.body.leaseTtlMs).toBe(4_000);
     expect(await snapshotIds()).toContain("web-reg");
     // Traffic for subset v9 can only reach the registered origin.
     const routed = await mesh.applyPolicy(policy({ routes: [{ name: "nine", to: [{ subset: "v9" }] }] }));
     expect(routed.status).toBe(201);
-    const res = await eventually(() => web("/x"), (r) => r.headers.get("x-echo-endpoint") === "origin", 3_000);
+    const res = await eventually(() => web("/x"), (r) => r.headers.get("x-echo-endpoint") === "origin", 3_500);
     expect(res.status).toBe(200);
 
-    const expired = await eventually(snapshotIds, (ids) => !ids.includes("web-reg"), 3_000);
+    const expired = await eventually(snapshotIds, (ids) => !ids.includes("web-reg"), 15_000);
     expect(expired).toEqual(["web-1", "web-2"]);
     const events = (await adminJson(mesh, "/v1/events?since=0&types=endpoint.expired")).body.events;
     expect(events.map((e: any) => e.data.endpointId)).toContain("web-reg");
@@ -75,15 +76,16 @@ describe("registration with leases", () => {
   });
 
   it("keeps an instance while it heartbeats, and lets it go once it stops", async () => {
-    expect((await adminJson(mesh, "/v1/registry/web", { method: "POST", json: { id: "web-hb", url: origin.url, leaseTtlMs: 600 } })).status).toBe(201);
-    for (let i = 0; i < 6; i++) {
+    expect((await adminJson(mesh, "/v1/registry/web", { method: "POST", json: { id: "web-hb", url: origin.url, leaseTtlMs: 1_500 } })).status).toBe(201);
+    const registeredAt = Date.now();
+    // Heartbeats every 250 ms keep a 1.5 s lease alive for twice its length and more.
+    while (Date.now() - registeredAt < 3_500) {
       await sleep(250);
       const hb = await adminJson(mesh, "/v1/registry/web/web-hb/heartbeat", { method: "POST" });
       expect(hb.status).toBe(200);
     }
-    // 1.5 s after registering with a 0.6 s lease it is still there, thanks to the heartbeats.
     expect(await snapshotIds()).toContain("web-hb");
-    await eventually(snapshotIds, (ids) => !ids.includes("web-hb"), 3_000);
+    await eventually(snapshotIds, (ids) => !ids.includes("web-hb"), 15_000);
   });
 
   it("refuses a lease outside the schema's limits", async () => {
@@ -170,7 +172,7 @@ describe("sync status", () => {
       await (await web("/warm")).arrayBuffer();
       await sleep(60);
     }
-    const before = await eventually(() => adminJson(mesh, "/v1/sync").then((r) => r.body), (s) => s.live && s.sidecars.some((x: any) => x.service === "web"));
+    const before = await eventually(() => adminJson(mesh, "/v1/sync").then((r) => r.body), (s) => s.live && s.sidecars.some((x: any) => x.service === "web"), 15_000);
     const isolate = before.sidecars.find((x: any) => x.service === "web" && x.state === "synced");
     expect(isolate).toBeDefined();
 
@@ -185,7 +187,7 @@ describe("sync status", () => {
     const live = await eventually(async () => {
       await (await web("/after")).arrayBuffer();
       return (await adminJson(mesh, `/v1/sync?generation=${target}`)).body;
-    }, (s) => s.live, 5_000, 100);
+    }, (s) => s.live, 15_000, 100);
     expect(live.laggards).toEqual([]);
     const me = live.sidecars.find((x: any) => x.isolateId === isolate.isolateId);
     expect(me).toMatchObject({ state: "synced", policyVersion: applied.body.version, colo: "LCL" });

@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { instanceName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
 import { adminJson, eventually } from "../control-helpers.ts";
 import { nodeServer, sidecar, sleep } from "../helpers.ts";
@@ -55,10 +55,14 @@ beforeAll(async () => {
       res.end("ok");
     }, 40);
   });
+});
+
+// Every test has a mesh of its own.
+beforeEach(async () => {
   mesh = await startMesh({ topology: TOPOLOGY, controlVars: { EDGEMESH_HEALTH_HISTORY_LIMIT: String(HISTORY_LIMIT) } });
-  meshes.push(mesh);
   expect((await mesh.applyPolicy(policy())).status).toBe(201);
 });
+afterEach(async () => mesh?.dispose());
 
 afterAll(async () => {
   for (const m of meshes) await m.dispose().catch(() => {});
@@ -127,7 +131,7 @@ describe("health history retention", () => {
     for (let flip = 0; flip < 4 * HISTORY_LIMIT; flip++) {
       const down = flip % 2 === 0;
       await setTarget("web-2", `health=${down ? 503 : 200}`);
-      const history = await eventually(transitionsOf, (t) => t[0]?.to === (down ? "unhealthy" : "healthy") && t[0].seq > newestSeq, 5_000);
+      const history = await eventually(transitionsOf, (t) => t[0]?.to === (down ? "unhealthy" : "healthy") && t[0].seq > newestSeq, 15_000);
       newestSeq = history[0].seq;
       seen++;
     }
@@ -166,10 +170,15 @@ describe("per-service snapshot changes", () => {
     const traffic = async (ms: number) => {
       for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) await (await web("/traffic")).arrayBuffer();
     };
-    // Relays report what they answered about once a second: let the counters settle before each look.
+    // Relays report what they answered about once a second: a look at the counters waits until
+    // every relay has reported since the traffic stopped.
     const settled = async () => {
-      await sleep(1_300);
-      return (await adminJson(mesh, "/v1/sync")).body;
+      const quietSinceMs = Date.now();
+      return eventually(
+        () => adminJson(mesh, "/v1/sync").then((r) => r.body),
+        (sync) => sync.relays.length > 0 && sync.relays.every((r: any) => sync.checkedAtMs - r.lastReportAgoMs > quietSinceMs),
+        15_000,
+      );
     };
     await traffic(600);
     const sync0 = await settled();

@@ -1,6 +1,7 @@
 // Static stability on the real runtime: with the control plane failing or stalling, sidecars keep
 // serving every request from their last known good snapshot; after a restart with the control
 // plane still broken, cold isolates serve from the Cache API; MeshControl's state survives restarts.
+// Every test starts its own mesh (and its own state folder).
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -33,12 +34,18 @@ const POLICY = {
 };
 
 const meshes: RunningMesh[] = [];
-let stateDir: string | undefined;
+const stateDirs: string[] = [];
 
 afterAll(async () => {
   for (const m of meshes) await m.dispose().catch(() => {});
-  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  for (const dir of stateDirs) await rm(dir, { recursive: true, force: true });
 });
+
+async function newStateDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "edgemesh-control-"));
+  stateDirs.push(dir);
+  return dir;
+}
 
 async function start(persistRoot?: string): Promise<RunningMesh> {
   const mesh = await startMesh({ topology: TOPOLOGY, ...(persistRoot ? { persistRoot } : {}), sidecarVars: { COLD_SNAPSHOT_TIMEOUT_MS: "500" } });
@@ -74,7 +81,7 @@ describe("static stability", () => {
   it("serves 100% of requests while the control plane fails and then stalls", async () => {
     const mesh = await start();
     expect((await mesh.applyPolicy(POLICY)).status).toBe(201);
-    await eventually(() => fetch(new URL("/warm", mesh.url)).then((r) => r.status), (s) => s === 200);
+    await eventually(() => fetch(new URL("/warm", mesh.url)).then((r) => r.status), (s) => s === 200, 15_000);
     const failuresBefore = (await sidecarStatus(mesh)).failures as number;
 
     let stop!: () => void;
@@ -87,7 +94,8 @@ describe("static stability", () => {
     await sleep(1_500);
     stop();
     const result = await traffic;
-    expect(result.ok).toBeGreaterThan(100);
+    // Enough requests to span both outages, however slow the machine.
+    expect(result.ok).toBeGreaterThan(20);
     expect(result.statuses).toEqual({ 200: result.ok });
 
     // The outage was real: the sidecar's revalidations failed while the traffic kept flowing.
@@ -98,14 +106,14 @@ describe("static stability", () => {
   });
 
   it("refuses the fault switch with a bad body", async () => {
-    const mesh = meshes[0]!;
+    const mesh = await start();
     expect((await adminJson(mesh, "/v1/debug/fault", { method: "PUT", json: { snapshot: "broken" } })).status).toBe(400);
   });
 });
 
 describe("restart with persistence", () => {
   it("keeps policy, registry, health history and events, and cold isolates start from the Cache API while the control plane is down", async () => {
-    stateDir = await mkdtemp(path.join(os.tmpdir(), "edgemesh-control-"));
+    const stateDir = await newStateDir();
     const first = await start(stateDir);
     const doc = structuredClone(POLICY) as any;
     doc.services.web.passiveHealth = { windowMs: 5_000, minRequests: 1, failurePercent: 50, ejectionMs: 600_000 };
@@ -116,7 +124,7 @@ describe("restart with persistence", () => {
     await eventually(async () => {
       await (await fetch(new URL("/warm", first.url))).arrayBuffer();
       return (await sidecarStatus(first)).snapshot?.generation;
-    }, (g) => g === applied.body.generation + 1);
+    }, (g) => g === applied.body.generation + 1, 15_000);
     await sleep(300);
     const eventsBefore = (await adminJson(first, "/v1/events?since=0")).body;
     expect(eventsBefore.events.map((e: any) => e.type)).toEqual(["policy.applied", "endpoint.registered"]);
@@ -146,20 +154,21 @@ describe("restart with persistence", () => {
     await eventually(async () => {
       await (await fetch(new URL("/warm", second.url))).arrayBuffer();
       return (await sidecarStatus(second)).snapshot?.source;
-    }, (s) => s === "control", 5_000);
+    }, (s) => s === "control", 15_000);
     expect((await adminJson(second, "/v1/registry/web/web-reg", { method: "DELETE" })).status).toBe(200);
     const next = (await adminJson(second, `/v1/events?since=${eventsBefore.latestSeq}`)).body.events;
     expect(next[0].seq).toBe(eventsBefore.latestSeq + 1);
   });
 
   it("keeps endpoint health across a restart", async () => {
-    const mesh = meshes.at(-1)!;
+    const stateDir = await newStateDir();
+    const mesh = await start(stateDir);
     const doc = structuredClone(POLICY) as any;
     doc.services.web.healthCheck = { path: "/healthz", intervalMs: 150, timeoutMs: 100, unhealthyThreshold: 2, healthyThreshold: 2 };
     expect((await mesh.applyPolicy(doc)).status).toBe(201);
     const worker = await mesh.mf.getWorker("st-web-2");
     await (await worker.fetch("http://t/__target?health=503", { method: "POST" })).arrayBuffer();
-    await eventually(() => adminJson(mesh, "/v1/health?service=web").then((r) => r.body.endpoints[1].excluded), (x) => x === true, 5_000);
+    await eventually(() => adminJson(mesh, "/v1/health?service=web").then((r) => r.body.endpoints[1].excluded), (x) => x === true, 15_000);
     await mesh.dispose();
     meshes.splice(meshes.indexOf(mesh), 1);
 
@@ -171,6 +180,6 @@ describe("restart with persistence", () => {
     const history = (await adminJson(again, "/v1/health/history?service=web&endpoint=web-2")).body.transitions;
     expect(history[0]).toMatchObject({ from: "healthy", to: "unhealthy", source: "active" });
     // The alarm resumes after the restart and the recovered endpoint comes back.
-    await eventually(() => adminJson(again, "/v1/health?service=web").then((r) => r.body.endpoints[1].excluded), (x) => x === false, 5_000);
+    await eventually(() => adminJson(again, "/v1/health?service=web").then((r) => r.body.endpoints[1].excluded), (x) => x === false, 15_000);
   });
 });

@@ -1,10 +1,12 @@
 // The walking skeleton end to end on the real runtime: routing from a policy held in the
-// MeshControl Durable Object, applied, refused, rolled back, and surviving a restart.
+// MeshControl Durable Object, applied, refused, rolled back, and surviving a restart. The routing
+// tests share one mesh whose policy never changes; every policy-lifecycle test has its own.
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BOOKINFO, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
+import { BOOKINFO, DEFAULT_ADMIN_TOKEN, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
+import { untilSidecarCurrent } from "../control-helpers.ts";
 import { bookinfoPolicy, nodeServer, sidecar, sleep, tally, type Fetch } from "../helpers.ts";
 
 const TOPOLOGY: Topology = {
@@ -19,7 +21,15 @@ let mesh: RunningMesh;
 let reviews: Fetch;
 let echo: Fetch;
 let origin: Awaited<ReturnType<typeof nodeServer>>;
-let stateDir: string;
+const cleanup: (() => Promise<unknown>)[] = [];
+
+/** A mesh of its own with the policy applied (persisted under `persistRoot` when given). */
+async function freshMesh(persistRoot?: string): Promise<{ mesh: RunningMesh; reviews: Fetch }> {
+  const own = await startMesh({ topology: TOPOLOGY, ...(persistRoot ? { persistRoot } : {}) });
+  cleanup.push(() => own.dispose());
+  expect((await own.applyPolicy(await policyWithEcho(), 0)).status).toBe(201);
+  return { mesh: own, reviews: await sidecar(own, "reviews") };
+}
 
 async function policyWithEcho(): Promise<any> {
   const doc = await bookinfoPolicy();
@@ -38,23 +48,23 @@ async function policyWithEcho(): Promise<any> {
   return doc;
 }
 
-const debug = { "x-edgemesh-debug": "1" };
+// Debug headers may need the admin token (issue 7): send it, so the test holds either way.
+const debug = { "x-edgemesh-debug": "1", authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}` };
 
 beforeAll(async () => {
-  stateDir = await mkdtemp(path.join(os.tmpdir(), "edgemesh-skeleton-"));
   origin = await nodeServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c) => chunks.push(c));
     req.on("end", () => {
       if (req.url?.startsWith("/origin/slow")) {
-        setTimeout(() => res.end("late"), 2_000);
+        setTimeout(() => res.end("late"), 5_000);
         return;
       }
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({ origin: true, method: req.method, url: req.url, host: req.headers.host, body: Buffer.concat(chunks).toString() }));
     });
   });
-  mesh = await startMesh({ topology: TOPOLOGY, persistRoot: stateDir });
+  mesh = await startMesh({ topology: TOPOLOGY });
   const res = await mesh.applyPolicy(await policyWithEcho(), 0);
   expect(res.status).toBe(201);
   reviews = await sidecar(mesh, "reviews");
@@ -62,9 +72,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const c of cleanup) await c().catch(() => {});
   await mesh?.dispose();
   await origin?.close();
-  if (stateDir) await rm(stateDir, { recursive: true, force: true });
 });
 
 describe("routing from the policy", () => {
@@ -120,7 +130,8 @@ describe("routing from the policy", () => {
     const res = await echo("/origin/slow");
     expect(res.status).toBe(504);
     expect(res.headers.get("x-edgemesh-timeout")).toBe("route-timeout");
-    expect(Date.now() - started).toBeLessThan(1_800);
+    // The route's 500 ms, not the origin's 5 s (with room for a busy machine).
+    expect(Date.now() - started).toBeLessThan(4_000);
     expect(((await res.json()) as any).route).toBe("to-origin");
   });
 
@@ -141,6 +152,7 @@ describe("policy lifecycle", () => {
   });
 
   it("refuses a bad policy with its error paths and keeps the active one serving", async () => {
+    const { mesh, reviews } = await freshMesh();
     const before = (await (await mesh.admin("/v1/policy")).json()) as { version: number };
     const bad = await policyWithEcho();
     bad.services.reviews.routes[1].to = [{ subset: "v7", weight: 100 }];
@@ -158,6 +170,7 @@ describe("policy lifecycle", () => {
   });
 
   it("refuses an apply with a stale expected version", async () => {
+    const { mesh } = await freshMesh();
     const current = (await (await mesh.admin("/v1/policy")).json()) as { version: number };
     const res = await mesh.applyPolicy(await policyWithEcho(), current.version - 1);
     expect(res.status).toBe(409);
@@ -165,6 +178,7 @@ describe("policy lifecycle", () => {
   });
 
   it("changes routing within the snapshot TTL of an apply, then rolls back", async () => {
+    const { mesh, reviews } = await freshMesh();
     const current = (await (await mesh.admin("/v1/policy")).json()) as { version: number };
     // Warm the sidecar so it holds the current snapshot.
     await tally(() => reviews("/reviews/0", { headers: debug }), 20, "x-edgemesh-subset");
@@ -175,7 +189,7 @@ describe("policy lifecycle", () => {
     const newVersion = ((await applied.json()) as { version: number }).version;
     const appliedAt = Date.now();
     let switchedAfterMs = -1;
-    while (Date.now() - appliedAt < 3_000) {
+    while (Date.now() - appliedAt < 6_000) {
       const res = await reviews("/reviews/0", { headers: debug });
       await res.arrayBuffer();
       if (res.headers.get("x-edgemesh-subset") === "v2") {
@@ -184,8 +198,10 @@ describe("policy lifecycle", () => {
       }
       await sleep(20);
     }
+    // Within the TTL (1 s), or half a TTL more when the colo's shared answer was just taken;
+    // a second on top for a busy machine.
     expect(switchedAfterMs).toBeGreaterThanOrEqual(0);
-    expect(switchedAfterMs).toBeLessThan(1_000 + 300);
+    expect(switchedAfterMs).toBeLessThan(1.5 * 1_000 + 1_000);
     const counts = await tally(() => reviews("/reviews/0", { headers: debug }), 30, "x-edgemesh-subset");
     expect(counts).toEqual({ v2: 30 });
 
@@ -199,8 +215,7 @@ describe("policy lifecycle", () => {
     const rolled = await mesh.admin("/v1/policy/rollback", { method: "POST", headers: { "if-match": `"${newVersion}"` } });
     expect(rolled.status).toBe(201);
     expect(((await rolled.json()) as { version: number }).version).toBe(newVersion + 1);
-    await sleep(1_300);
-    await tally(() => reviews("/reviews/0", { headers: debug }), 5, "x-edgemesh-subset");
+    await untilSidecarCurrent(mesh, "reviews");
     const back = await tally(() => reviews("/reviews/0", { headers: debug }), 200, "x-edgemesh-subset");
     expect(back.v2 ?? 0).toBe(0);
     expect(back.v1).toBeGreaterThan(150);
@@ -211,14 +226,21 @@ describe("policy lifecycle", () => {
   });
 
   it("finds its policy history and routing again after a restart with persistence", async () => {
-    const before = (await (await mesh.admin("/v1/policy/history")).json()) as any;
-    await mesh.dispose();
-    mesh = await startMesh({ topology: TOPOLOGY, persistRoot: stateDir });
-    reviews = await sidecar(mesh, "reviews");
-    echo = await sidecar(mesh, "echo");
-    const after = (await (await mesh.admin("/v1/policy/history")).json()) as any;
+    const stateDir = await mkdtemp(path.join(os.tmpdir(), "edgemesh-skeleton-"));
+    cleanup.push(() => rm(stateDir, { recursive: true, force: true }));
+    const first = await freshMesh(stateDir);
+    const doc = await policyWithEcho();
+    doc.services.reviews.routes[1].timeoutMs = 2_500;
+    expect((await first.mesh.applyPolicy(doc, 1)).status).toBe(201);
+    const before = (await (await first.mesh.admin("/v1/policy/history")).json()) as any;
+    expect(before.versions).toHaveLength(2);
+    await first.mesh.dispose();
+    const again = await startMesh({ topology: TOPOLOGY, persistRoot: stateDir });
+    cleanup.push(() => again.dispose());
+    const after = (await (await again.admin("/v1/policy/history")).json()) as any;
     expect(after).toEqual(before);
-    const counts = await tally(() => reviews("/reviews/0", { headers: { ...debug, "end-user": "jason" } }), 10, "x-edgemesh-endpoint");
+    const reviewsAgain = await sidecar(again, "reviews");
+    const counts = await tally(() => reviewsAgain("/reviews/0", { headers: { ...debug, "end-user": "jason" } }), 10, "x-edgemesh-endpoint");
     expect(counts).toEqual({ "reviews-v2": 10 });
   });
 });
