@@ -23,6 +23,8 @@ export interface SnapshotInputs {
 
 /** How long sync status keeps listing a silent sidecar (as "gone") before forgetting it. */
 export const SIDECAR_FORGET_AFTER_MS = 10 * 60_000;
+/** Sync status tracks at most this many isolates, the most recently seen (a few MB). */
+export const MAX_SIDECARS_TRACKED = 20_000;
 
 interface Current {
   snapshot: ServiceSnapshot;
@@ -178,7 +180,10 @@ export class SnapshotServer {
       checkIns: (seen?.checkIns ?? 0) + checkIns,
     };
     if (via !== undefined) record.via = via;
+    // Re-inserted so the map stays in order of last sight, and the oldest go first.
+    this.sidecars.delete(checkIn.isolateId);
     this.sidecars.set(checkIn.isolateId, record);
+    if (this.sidecars.size > MAX_SIDECARS_TRACKED) this.sidecars.delete(this.sidecars.keys().next().value!);
     return record;
   }
 
