@@ -44,6 +44,8 @@ export class MeshRelay extends DurableObject<MeshRelayEnv> implements MeshContro
   private lastSyncError: string | undefined;
   /** After a failed report, check-ins do not ask the authority again before this. */
   private retrySyncAtMs = 0;
+  /** The report alarm is set (known in memory, so a check-in need not ask storage). */
+  private alarmSet = false;
   private mesh: string;
   private readonly meta: MetaTable;
   /** "<mesh>/<region>/<shard>", for people. */
@@ -225,15 +227,22 @@ export class MeshRelay extends DurableObject<MeshRelayEnv> implements MeshContro
     }
   }
 
+  /** Sets the report alarm unless one is known to be set (a storage call only after a restart). */
   private async ensureAlarm(nowMs: number): Promise<void> {
+    if (this.alarmSet) return;
+    this.alarmSet = true;
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(nowMs + this.reportEveryMs);
   }
 
   /** Reports while isolates keep checking in; goes quiet (and is forgotten upstream) when idle. */
   override async alarm(): Promise<void> {
     const now = Date.now();
+    this.alarmSet = false;
     await this.sync().catch(() => {});
-    if (now - this.lastTrafficMs < RELAY_IDLE_AFTER_MS) await this.ctx.storage.setAlarm(Date.now() + this.reportEveryMs);
+    if (now - this.lastTrafficMs < RELAY_IDLE_AFTER_MS) {
+      this.alarmSet = true;
+      await this.ctx.storage.setAlarm(Date.now() + this.reportEveryMs);
+    }
   }
 
   /** What this relay holds and knows, for the admin API and tests. */

@@ -167,3 +167,45 @@ describe("relays between MeshControl and the sidecars", () => {
     await eventually(() => r.snapshot(checkIn("web", "iso-f")).then((x: any) => x.status, () => "failed"), (s) => s === "ok", 2_000, 20);
   });
 });
+
+describe("isolates of one colo", () => {
+  it("share the last answer through the Cache API, so fewer revalidations reach the relay", async () => {
+    const { Miniflare, Log, LogLevel } = await import("miniflare");
+    const { meshWorkers, sidecarName } = await import("../../scripts/mesh.ts");
+    const { buildWorkers } = await import("../../scripts/build.ts");
+    await buildWorkers();
+    // Eight isolates of web (each Worker is its own isolate), all in colo LCL.
+    const workers = await meshWorkers({ topology: TOPOLOGY });
+    const base = workers.find((w) => w.name === sidecarName("web"))!;
+    const names = Array.from({ length: 8 }, (_, i) => `${base.name}-isolate-${i}`);
+    workers.push(...names.map((name) => ({ ...base, name })));
+    const mf = new Miniflare({ log: new Log(LogLevel.WARN), cf: { colo: "LCL", country: "ZZ" }, workers });
+    try {
+      const controlUrl = await mf.unsafeGetDirectURL(CONTROL_WORKER);
+      const admin = (p: string, init: RequestInit = {}) => fetch(new URL(p, controlUrl), { ...init, headers: { authorization: "Bearer edgemesh-local-admin-token", "content-type": "application/json" } });
+      expect((await admin("/v1/policy", { method: "POST", body: JSON.stringify(policy()) })).status).toBe(201);
+      const isolates = await Promise.all(names.map((n) => mf.getWorker(n)));
+      const status = async () => Promise.all(isolates.map(async (w) => (await w.fetch("http://x/__edgemesh/status", { headers: { authorization: "Bearer edgemesh-local-admin-token" } })).json() as Promise<any>));
+      const end = Date.now() + 3_000;
+      await Promise.all(isolates.map(async (w) => {
+        while (Date.now() < end) {
+          await (await w.fetch("http://x/t")).arrayBuffer();
+          await sleep(20);
+        }
+      }));
+      const revalidations = (await status()).reduce((n, s) => n + s.revalidations, 0);
+      // Every answer a relay gave is counted and reported; wait until the last report is in.
+      const quietSince = Date.now();
+      const sync = await eventually(async () => (await admin("/v1/sync")).json() as Promise<any>, (s) => s.relays.length > 0 && s.relays.every((r: any) => s.checkedAtMs - r.lastReportAgoMs > quietSince), 15_000);
+      const relayAnswers = sync.services.web.snapshotsServed + sync.services.web.notModified;
+      console.log(`8 isolates: ${revalidations} revalidations, ${relayAnswers} reached a relay`);
+      expect(revalidations).toBeGreaterThan(40);
+      expect(relayAnswers).toBeLessThan(revalidations * 0.8);
+      // And every isolate serves the current snapshot.
+      const generation = sync.services.web.generation;
+      expect((await status()).every((s) => s.snapshot.generation === generation)).toBe(true);
+    } finally {
+      await mf.dispose();
+    }
+  });
+});
