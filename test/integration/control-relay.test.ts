@@ -149,8 +149,9 @@ describe("relays between MeshControl and the sidecars", () => {
     };
     const few = await run(2, 2_000);
     const many = await run(40, 2_000);
-    expect(many.calls).toBeGreaterThan(few.calls * 8);
-    // About one report per second either way (plus the first pull): not 20 times more.
+    // Many more check-ins reach the relay (how many more depends on how busy the machine is)...
+    expect(many.calls).toBeGreaterThan(few.calls * 3);
+    // ...but MeshControl gets about one report per second either way (plus the first pull).
     expect(many.authority).toBeLessThanOrEqual(few.authority + 2);
     expect(many.authority).toBeLessThanOrEqual(5);
   });
