@@ -9,13 +9,19 @@ export interface MeshEventData {
   "endpoint.deregistered": { service: string; endpointId: string };
   "endpoint.expired": { service: string; endpointId: string; lastHeartbeatMs: number; leaseTtlMs: number };
   "health.changed": { service: string; endpointId: string; source: "active" | "passive"; from: string; to: string; reason: string };
+  /**
+   * Retired: no longer written. Thousands of isolates pushed every other event out of the log;
+   * what sidecars are served is counted per service in sync status instead. The type stays known
+   * so that filters of older clients (`?types=snapshot.served`) are answered, not refused.
+   */
+  "snapshot.served": { service: string; isolateId: string; colo: string; generation: number; policyVersion: number };
   "policy.load-failed": { version: number; message: string; errors: { path: string; message: string }[] };
 }
 
 export type MeshEventType = keyof MeshEventData;
 
 export const MESH_EVENT_TYPES: MeshEventType[] = [
-  "policy.applied", "policy.rolled-back", "endpoint.registered", "endpoint.deregistered", "endpoint.expired", "health.changed",
+  "policy.applied", "policy.rolled-back", "endpoint.registered", "endpoint.deregistered", "endpoint.expired", "health.changed", "snapshot.served",
   "policy.load-failed",
 ];
 
