@@ -3,6 +3,8 @@
 // to endpoint indexes, defaults filled in.
 import { DEFAULT_ROUTE_TIMEOUT_MS, type HeaderMatchPolicy, type PolicyDocument, type RouteMatchPolicy, type ServicePolicy } from "./schema.ts";
 import { compileRetry, compileRouteResilience, compileServiceResilience, linkServiceMirrors } from "./compile-resilience.ts";
+import { compileAccess, MeshAccess, type MeshAccessPolicy } from "./access.ts";
+import { compileRateLimits } from "./ratelimit.ts";
 import {
   ALL_ENDPOINTS_SUBSET,
   type CompiledEndpoint,
@@ -48,6 +50,7 @@ export function compileService(
   service: string,
   policy: ServicePolicy,
   extraEndpoints: CompiledEndpoint[] = [],
+  meshAccess: MeshAccessPolicy = MeshAccess.parse({}),
 ): Omit<ServiceSnapshot, "policyVersion" | "generation" | "epoch"> {
   const endpoints: CompiledEndpoint[] = [
     ...policy.endpoints.map((e) => {
@@ -84,14 +87,18 @@ export function compileService(
       retry: compileRetry(undefined),
     });
   }
-  return { mesh, service, snapshotTtlMs: policy.snapshotTtlMs, endpoints, subsets, routes, ...compileServiceResilience(policy) };
+  return {
+    mesh, service, snapshotTtlMs: policy.snapshotTtlMs, endpoints, subsets, routes, ...compileServiceResilience(policy),
+    access: compileAccess(service, policy.access, meshAccess),
+    rateLimits: compileRateLimits(service, policy.rateLimits),
+  };
 }
 
 /** Compiles every service; `extraEndpoints` are registered instances to merge with the declared ones. */
 export function compilePolicy(doc: PolicyDocument, extraEndpoints: Record<string, CompiledEndpoint[]> = {}): CompiledMesh {
   const services: CompiledMesh["services"] = {};
   for (const [service, policy] of Object.entries(doc.services)) {
-    services[service] = compileService(doc.mesh, service, policy, extraEndpoints[service] ?? []);
+    services[service] = compileService(doc.mesh, service, policy, extraEndpoints[service] ?? [], doc.access);
   }
   linkServiceMirrors(services);
   return { mesh: doc.mesh, services };

@@ -3,6 +3,8 @@
 import { z } from "zod";
 import { CircuitBreaker, Fault, Hedge, LoadBalancer, Mirror, OutlierDetection, RetryBudget, RetryPolicy } from "./resilience.ts";
 import { HealthCheck, PassiveHealth, Registration } from "./health.ts";
+import { MeshAccess, refineAccessDocument, ServiceAccess } from "./access.ts";
+import { MAX_RATE_LIMITS_PER_SERVICE, RateLimit, refineRateLimitDocument, refineServiceRateLimits } from "./ratelimit.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BINDING = /^[A-Z_][A-Z0-9_]*$/;
@@ -128,9 +130,12 @@ export const Service = z
     circuitBreaker: CircuitBreaker.prefault({}),
     outlierDetection: OutlierDetection.prefault({}),
     retryBudget: RetryBudget.prefault({}),
+    access: ServiceAccess.optional().describe("Who may call this service; omitted: the mesh's access defaults, no rules."),
+    rateLimits: z.array(RateLimit).max(MAX_RATE_LIMITS_PER_SERVICE).default([]).describe("Every limit that applies to a request must admit it."),
   })
   .strict()
   .superRefine((svc, ctx) => {
+    refineServiceRateLimits(svc, ctx);
     const seen = new Map<string, number>();
     svc.endpoints.forEach((e, i) => {
       const first = seen.get(e.id);
@@ -166,9 +171,12 @@ export const PolicyDocument = z
     mesh: name("mesh name").describe("The mesh this document configures."),
     description: z.string().max(1000).optional().describe("Free text for operators."),
     services: z.record(name("service name"), Service).describe("Every service of the mesh, by name."),
+    access: MeshAccess.prefault({}),
   })
   .strict()
   .superRefine((doc, ctx) => {
+    refineAccessDocument(doc, ctx);
+    refineRateLimitDocument(doc, ctx);
     for (const [service, svc] of Object.entries(doc.services)) {
       svc.routes.forEach((r, i) => {
         const target = r.mirror?.service;

@@ -78,6 +78,8 @@ export interface ServiceSnapshot {
   circuitBreaker: CompiledCircuitBreaker;
   outlierDetection: CompiledOutlierDetection;
   retryBudget: CompiledRetryBudget;
+  access: CompiledAccess;
+  rateLimits: CompiledRateLimit[];
 }
 
 /** The whole mesh compiled: one snapshot per service, without the control plane's counters. */
@@ -202,4 +204,52 @@ export interface CompiledRetryBudget {
   percent: number;
   minRetriesPerSecond: number;
   windowMs: number;
+}
+
+// Zero trust: the compiled form of policies/access.ts and policies/ratelimit.ts.
+
+export interface CompiledAccessRule {
+  /** "<service>/<rule name>": what x-edgemesh-denied-by says. */
+  id: string;
+  /** Caller names (services, identities, "external"); undefined means any caller. */
+  callers?: string[];
+  /** Upper-case methods; undefined means any. */
+  methods?: string[];
+  /** Any one must match; empty means any path. Regexes are RE2 and anchored. */
+  paths: CompiledStringMatch[];
+  /** Every one must match; names lower-cased. */
+  headers: CompiledValueMatch[];
+}
+
+export interface CompiledAccess {
+  mode: "permissive" | "strict";
+  /** A token that does not verify, or an identity header without one: 401, or the caller is "external". */
+  unverifiedIdentity: "refuse" | "external";
+  /** Checked first: the first that matches refuses the request. */
+  deny: CompiledAccessRule[];
+  allow: CompiledAccessRule[];
+  /** True when a request no allow rule admits is refused (strict, or any allow rule given). */
+  defaultDeny: boolean;
+  /** "<service>/(default-deny)": names that refusal. */
+  defaultDenyId: string;
+  /** Mesh-wide token settings, copied so the sidecar needs nothing else. */
+  tokens: { clockSkewMs: number; maxLifetimeMs: number; forwardedTtlMs: number };
+}
+
+export interface CompiledRateLimit {
+  /** "<service>/<limit name>": what x-edgemesh-rate-limited says. */
+  id: string;
+  /** Route names; undefined means every route. */
+  routes?: string[];
+  /** Caller names; undefined means every caller. */
+  callers?: string[];
+  perCaller: boolean;
+  perRoute: boolean;
+  perClientIp: boolean;
+  requests: number;
+  periodMs: number;
+  /** Bucket size. */
+  burst: number;
+  /** Counted across isolates too, by this `ratelimits` binding, configured with limit and period. */
+  shared?: { binding: string; limit: number; periodSeconds: 10 | 60 };
 }
