@@ -59,10 +59,7 @@ async function sha256Hex(value: string): Promise<string> {
 }
 
 export class AdminTokens {
-  constructor(
-    private readonly sql: SqlStorage,
-    private readonly now: () => number = Date.now,
-  ) {
+  constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS admin_tokens (
       name TEXT PRIMARY KEY,
       scope TEXT NOT NULL,
@@ -75,7 +72,7 @@ export class AdminTokens {
   }
 
   /** Makes a token; its value is in the answer and nowhere else, ever. */
-  async create(input: { name: string; scope: AdminScope; createdBy: string; ttlMs?: number }): Promise<CreateTokenResult> {
+  async create(input: { name: string; scope: AdminScope; createdBy: string; ttlMs?: number }, nowMs: number): Promise<CreateTokenResult> {
     if (!NAME.test(input.name) || input.name === BOOTSTRAP_TOKEN_NAME) {
       return { ok: false, reason: "invalid", message: `a token name is lowercase letters, digits and '-', 1-63 characters, and not "${BOOTSTRAP_TOKEN_NAME}"` };
     }
@@ -83,7 +80,6 @@ export class AdminTokens {
     if (input.ttlMs !== undefined && (!Number.isSafeInteger(input.ttlMs) || input.ttlMs < 60_000)) {
       return { ok: false, reason: "invalid", message: "ttlMs must be a whole number of ms, at least 60000" };
     }
-    const nowMs = this.now();
     this.sql.exec("DELETE FROM admin_tokens WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ?", nowMs);
     if (this.sql.exec("SELECT 1 FROM admin_tokens WHERE name = ?", input.name).toArray().length > 0) {
       return { ok: false, reason: "exists", message: `a token named "${input.name}" exists; revoke it first or pick another name` };
@@ -101,9 +97,9 @@ export class AdminTokens {
   }
 
   /** Names, scopes and times of the live tokens; never a value or a hash. */
-  list(): AdminTokenInfo[] {
+  list(nowMs: number): AdminTokenInfo[] {
     return this.sql
-      .exec<Row>("SELECT name, scope, created_at_ms, created_by, last_used_at_ms, expires_at_ms FROM admin_tokens WHERE expires_at_ms IS NULL OR expires_at_ms > ? ORDER BY name", this.now())
+      .exec<Row>("SELECT name, scope, created_at_ms, created_by, last_used_at_ms, expires_at_ms FROM admin_tokens WHERE expires_at_ms IS NULL OR expires_at_ms > ? ORDER BY name", nowMs)
       .toArray()
       .map(infoOf);
   }
@@ -117,12 +113,11 @@ export class AdminTokens {
    * The token a presented value is, or undefined. The value is hashed and the hash looked up: the
    * time this takes depends on the hash, which tells a guesser nothing about any stored token.
    */
-  async lookup(presented: string, bootstrapToken?: string): Promise<AdminPrincipal | undefined> {
+  async lookup(presented: string, nowMs: number, bootstrapToken?: string): Promise<AdminPrincipal | undefined> {
     if (presented.length === 0 || presented.length > MAX_PRESENTED_CHARS) return undefined;
     const hash = await sha256Hex(presented);
     // The bootstrap secret is compared by hash too: equal-length values, so no length leaks.
     if (bootstrapToken && timingSafeEqual(hash, await sha256Hex(bootstrapToken))) return { name: BOOTSTRAP_TOKEN_NAME, scope: "admin" };
-    const nowMs = this.now();
     const row = this.sql
       .exec<Row>("SELECT name, scope, created_at_ms, created_by, last_used_at_ms, expires_at_ms FROM admin_tokens WHERE token_sha256 = ?", hash)
       .toArray()[0];
@@ -153,7 +148,7 @@ export async function authenticateAdmin(
   if (waitMs > 0) return { ok: false, status: 429, reason: "too-many-failures", retryAfterMs: waitMs };
   const presented = bearerToken(request.authorization);
   if (presented === undefined) return { ok: false, status: 401, reason: "missing-token" };
-  const principal = await tokens.lookup(presented, request.bootstrapToken);
+  const principal = await tokens.lookup(presented, request.nowMs, request.bootstrapToken);
   if (!principal) {
     recordFailure(throttle, request.clientKey, request.nowMs);
     return { ok: false, status: 401, reason: "unknown-token" };
