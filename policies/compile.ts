@@ -3,7 +3,7 @@
 // to endpoint indexes, defaults filled in.
 import { DEFAULT_ROUTE_TIMEOUT_MS, type HeaderMatchPolicy, type PolicyDocument, type RouteMatchPolicy, type ServicePolicy } from "./schema.ts";
 import { compileRetry, compileRouteResilience, compileServiceResilience, linkServiceMirrors } from "./compile-resilience.ts";
-import { compileAccess, MeshAccess, type MeshAccessPolicy } from "./access.ts";
+import { compileAccess, type MeshAccessPolicy } from "./access.ts";
 import { compileRateLimits } from "./ratelimit.ts";
 import {
   ALL_ENDPOINTS_SUBSET,
@@ -49,8 +49,9 @@ export function compileService(
   mesh: string,
   service: string,
   policy: ServicePolicy,
-  extraEndpoints: CompiledEndpoint[] = [],
-  meshAccess: MeshAccessPolicy = MeshAccess.parse({}),
+  extraEndpoints: CompiledEndpoint[],
+  // Required, not defaulted: a caller that forgot it would compile a strict mesh as permissive.
+  meshAccess: MeshAccessPolicy,
 ): Omit<ServiceSnapshot, "policyVersion" | "generation" | "epoch"> {
   const endpoints: CompiledEndpoint[] = [
     ...policy.endpoints.map((e) => {
