@@ -351,8 +351,13 @@ export async function verifyMeshToken(token: unknown, keys: VerificationKeys, op
  */
 export class VerifiedTokenCache {
   private readonly entries = new Map<string, { keys: VerificationKeys; claims: MeshTokenClaims; kid: string }>();
+  // A plain field, not a constructor parameter property: origins may run this file with type
+  // stripping only (node --experimental-strip-types), which has no parameter properties.
+  private readonly maxEntries: number;
 
-  constructor(private readonly maxEntries = 1024) {}
+  constructor(maxEntries = 1024) {
+    this.maxEntries = maxEntries;
+  }
 
   get(token: string, keys: VerificationKeys): { claims: MeshTokenClaims; kid: string } | undefined {
     const entry = this.entries.get(token);
