@@ -3,6 +3,7 @@
 // to endpoint indexes, defaults filled in.
 import { DEFAULT_ROUTE_TIMEOUT_MS, type HeaderMatchPolicy, type PolicyDocument, type RouteMatchPolicy, type ServicePolicy } from "./schema.ts";
 import { compileRetry, compileRouteResilience, compileServiceResilience, linkServiceMirrors } from "./compile-resilience.ts";
+import { grpcPathMatch } from "./grpc.ts";
 import {
   ALL_ENDPOINTS_SUBSET,
   type CompiledEndpoint,
@@ -34,6 +35,7 @@ function compileMatch(m: RouteMatchPolicy): CompiledMatch {
     query: Object.entries(m.query ?? {}).map(([n, qm]) => valueMatch(n, qm)),
   };
   if (m.path) compiled.path = stringMatch(m.path);
+  else if (m.grpc) compiled.path = stringMatch(grpcPathMatch(m.grpc));
   if (m.methods) compiled.methods = [...new Set(m.methods)];
   return compiled;
 }

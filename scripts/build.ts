@@ -18,6 +18,7 @@ export const WORKER_ENTRIES: Record<string, string> = {
   "bookinfo-details": "examples/bookinfo/details.ts",
   "bookinfo-reviews": "examples/bookinfo/reviews.ts",
   "bookinfo-ratings": "examples/bookinfo/ratings.ts",
+  "grpc-greeter": "examples/grpc/greeter.ts",
   "test-echo": "test/workers/echo.ts",
   "test-flaky": "test/workers/flaky.ts",
   "test-load-client": "test/workers/load-client.ts",
