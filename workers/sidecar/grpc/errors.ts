@@ -173,7 +173,8 @@ export async function toCallerProtocol(call: RpcCall, response: Response): Promi
     const extras = Object.entries(detail).filter(([k, v]) => k !== "error" && (typeof v === "string" || typeof v === "number"));
     if (extras.length > 0) message += ` (${extras.map(([k, v]) => `${k}: ${v}`).join(", ")})`;
   } else {
-    await response.body?.cancel();
+    // Not awaited: a teed body's cancel settles only once every branch is cancelled.
+    void response.body?.cancel().catch(() => {});
   }
   const keep: Record<string, string> = { "x-edgemesh-generated": "1", [header]: reason };
   const retryAfter = response.headers.get("retry-after");

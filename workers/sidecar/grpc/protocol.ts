@@ -68,8 +68,10 @@ export function detectRpc(method: string, path: string, search: string, headers:
   }
   if (method !== "POST") return undefined;
   const raw = headers.get("content-type");
-  if (raw === null || !raw.startsWith("application/")) return undefined;
+  // Media types are case-insensitive; the first letter rules out most non-RPC bodies before any copy.
+  if (raw === null || (raw.charCodeAt(0) | 0x20) !== 0x61) return undefined;
   const type = mediaType(raw);
+  if (!type.startsWith("application/")) return undefined;
   let codec: string | undefined;
   if (type.startsWith("application/grpc")) {
     if ((codec = codecAfter(type, "application/grpc-web-text", "proto")) !== undefined) return call("grpc-web-text", codec, type, path);
