@@ -23,6 +23,7 @@ export const WORKER_ENTRIES: Record<string, string> = {
   "test-flaky": "test/workers/flaky.ts",
   "test-load-client": "test/workers/load-client.ts",
   "test-health-target": "test/workers/health-target.ts",
+  "test-grpc-probe": "test/workers/grpc-probe.ts",
   "bench-client": "scripts/bench/client-worker.ts",
   "bench-propagation-client": "scripts/bench/propagation-client.ts",
   "bench-upstream": "scripts/bench/upstream-worker.ts",
