@@ -5,6 +5,7 @@ import { DEFAULT_ROUTE_TIMEOUT_MS, type HeaderMatchPolicy, type PolicyDocument, 
 import { compileRetry, compileRouteResilience, compileServiceResilience, linkServiceMirrors } from "./compile-resilience.ts";
 import { compileAccess, type MeshAccessPolicy } from "./access.ts";
 import { compileRateLimits } from "./ratelimit.ts";
+import { grpcPathMatch } from "./grpc.ts";
 import {
   ALL_ENDPOINTS_SUBSET,
   type CompiledEndpoint,
@@ -36,6 +37,7 @@ function compileMatch(m: RouteMatchPolicy): CompiledMatch {
     query: Object.entries(m.query ?? {}).map(([n, qm]) => valueMatch(n, qm)),
   };
   if (m.path) compiled.path = stringMatch(m.path);
+  else if (m.grpc) compiled.path = stringMatch(grpcPathMatch(m.grpc));
   if (m.methods) compiled.methods = [...new Set(m.methods)];
   return compiled;
 }

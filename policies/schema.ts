@@ -5,6 +5,7 @@ import { CircuitBreaker, Fault, Hedge, LoadBalancer, Mirror, OutlierDetection, R
 import { HealthCheck, PassiveHealth, Registration } from "./health.ts";
 import { MeshAccess, refineAccessDocument, ServiceAccess } from "./access.ts";
 import { MAX_RATE_LIMITS_PER_SERVICE, RateLimit, refineRateLimitDocument, refineServiceRateLimits } from "./ratelimit.ts";
+import { GrpcMethodMatch } from "./grpc.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BINDING = /^[A-Z_][A-Z0-9_]*$/;
@@ -67,8 +68,12 @@ export const RouteMatch = z
     headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "not a valid header name"), HeaderMatch).optional()
       .describe("Every listed header must match (names are case-insensitive)."),
     query: z.record(z.string().min(1), HeaderMatch).optional().describe("Every listed query parameter must match."),
+    grpc: GrpcMethodMatch.optional(),
   })
   .strict()
+  .superRefine((m, ctx) => {
+    if (m.path && m.grpc) ctx.addIssue({ code: "custom", path: ["grpc"], message: 'give either "path" or "grpc": a gRPC method match is a match on the path /service/method' });
+  })
   .describe("All conditions in one match must hold; a route matches when any of its matches holds.");
 
 export const Destination = z

@@ -138,6 +138,8 @@ export interface CompiledRetry {
   onGatewayError: boolean;
   onConnectFailure: boolean;
   onReset: boolean;
+  /** gRPC status codes to retry (retryOn "unavailable", ...), ascending; see policies/grpc.ts. */
+  grpcRetryCodes: number[];
   /** Further retriable statuses (short list). */
   statusCodes: number[];
   retryNonIdempotent: boolean;
