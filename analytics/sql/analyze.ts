@@ -146,7 +146,7 @@ class Analyzer {
       plan = {
         ...common,
         mode: "rows",
-        outputs: selected.map((expr, i) => (this.output(names[i]!, this.compileRow(expr, "SELECT")))),
+        outputs: selected.map((expr, i) => this.output(names[i]!, this.compileRow(expr, "SELECT"))),
         orderBy: orderBy.map((o) => ({ ...this.orderKey(this.compileRow(o.expr, "ORDER BY"), o.expr), descending: o.descending })),
       };
     } else {
@@ -163,7 +163,7 @@ class Analyzer {
         ...common,
         mode: "groups",
         keys,
-        outputs: selected.map((expr, i) => (this.output(names[i]!, this.compileGroup(expr)))),
+        outputs: selected.map((expr, i) => this.output(names[i]!, this.compileGroup(expr))),
         having: having ? this.condition(this.compileGroup(having), "HAVING", having) : null,
         orderBy: orderBy.map((o) => ({ ...this.orderKey(this.compileGroup(o.expr), o.expr), descending: o.descending })),
         aggregates: this.aggregates,
@@ -280,7 +280,7 @@ class Analyzer {
         if (!column(expr.name)) this.column(expr.name, expr.position);
         throw new SqlError(
           `column ${expr.name}`,
-          `column ${expr.name} is neither in GROUP BY nor inside an aggregate function; add it to GROUP BY or aggregate it (e.g. any(…) is not supported, use min/max)`,
+          `column ${expr.name} is neither in GROUP BY nor inside an aggregate function; add it to GROUP BY or wrap it in an aggregate such as min(${expr.name})`,
           expr.position,
         );
       case "star":
