@@ -3,6 +3,7 @@
 // to endpoint indexes, defaults filled in.
 import { DEFAULT_ROUTE_TIMEOUT_MS, type HeaderMatchPolicy, type PolicyDocument, type RouteMatchPolicy, type ServicePolicy } from "./schema.ts";
 import { compileRetry, compileRouteResilience, compileServiceResilience, linkServiceMirrors } from "./compile-resilience.ts";
+import { compileFilters } from "./compile-filters.ts";
 import {
   ALL_ENDPOINTS_SUBSET,
   type CompiledEndpoint,
@@ -73,6 +74,7 @@ export function compileService(
       split: { subsets: to.map((d) => d.subset), cumulative, total },
       timeoutMs: r.timeoutMs,
       ...compileRouteResilience(r, endpoints, subsets),
+      ...compileFilters(r),
     };
   });
   if (routes.length === 0) {
