@@ -36,7 +36,7 @@ export const ModifiedHeaderName = z
   })
   .describe("Header name, case-insensitive. x-edgemesh-*, host, content-length, transfer-encoding and hop-by-hop headers are refused.");
 
-const HeaderValue = z
+export const HeaderValue = z
   .string()
   .max(MAX_HEADER_VALUE_CHARS)
   .regex(/^[\t\x20-\x7e\x80-\xff]*$/, "header values are printable text: no CR, LF, NUL or other control characters, no characters above U+00FF")
