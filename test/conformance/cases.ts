@@ -57,6 +57,11 @@ const headerModifierTable: Expectation[] = [
 
 export const CASES: ConformanceCase[] = [
   {
+    name: "MeshBasic",
+    manifest: "basic.yaml",
+    expectations: [{ path: "/" }, { path: "/any/path?x=1", method: "POST" }],
+  },
+  {
     name: "MeshHTTPRouteSimpleSameNamespace",
     manifest: "simple.yaml",
     expectations: [{ path: "/", backend: "echo-v1" }],
