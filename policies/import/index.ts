@@ -3,6 +3,7 @@
 // base document, validates the result, and lists every field it did not translate. Pure: no I/O.
 import { parseAllDocuments } from "yaml";
 import { validatePolicy, type PolicyDocumentInput } from "../schema.ts";
+import { PORT_REASON } from "./common.ts";
 import { GATEWAY_GROUP, GATEWAY_VERSIONS, placeGatewayRoutes, translateHTTPRoute, type GatewayRoutes } from "./gateway.ts";
 import { ISTIO_GROUP, ISTIO_VERSIONS, translateDestinationRule, translateVirtualService } from "./istio.ts";
 import { policyName, uniqueName } from "./kube.ts";
@@ -91,6 +92,9 @@ function groupAndVersion(apiVersion: string): [string, string] {
   return slash < 0 ? ["", apiVersion] : [apiVersion.slice(0, slash), apiVersion.slice(slash + 1)];
 }
 
+/** Kinds we translate in some versions of their group: another version is named as unsupported. */
+const VERSIONED_KINDS = new Set([`${ISTIO_GROUP} VirtualService`, `${ISTIO_GROUP} DestinationRule`, `${GATEWAY_GROUP} HTTPRoute`]);
+
 const SERVICE_SELECTOR_ONLY = "only a Service's selector is read (it becomes the subset of a backend)";
 
 /** Reads a Kubernetes Service: its selector may become a backend subset. */
@@ -98,7 +102,7 @@ function indexService(m: Manifest, plan: ImportPlan): void {
   const spec = m.root().object("spec");
   const selector = spec?.stringMap("selector");
   plan.kubeServices.set(m.name, { manifest: m, selector, referenced: false });
-  if (spec) for (const key of Object.keys(spec.value as object)) if (key !== "selector") spec.at(key).ignore(key === "ports" ? "an edgemesh service has one HTTP entry (its sidecar); ports do not apply" : SERVICE_SELECTOR_ONLY);
+  if (spec) for (const key of Object.keys(spec.value as object)) if (key !== "selector") spec.at(key).ignore(key === "ports" ? PORT_REASON : SERVICE_SELECTOR_ONLY);
 }
 
 function hasEndpoints(svc: Record<string, unknown>): boolean {
@@ -199,7 +203,7 @@ export function importManifests(sources: ImportSource[], options: ImportOptions 
       later.push([m, () => translateTrafficTarget(m, groups)]);
     } else if (m.kind === "HTTPRouteGroup" && supported(SMI_SPECS_GROUP)) {
       groups.byName.set(m.name, m);
-    } else if ([ISTIO_GROUP, GATEWAY_GROUP].includes(group) && (m.kind in { VirtualService: 1, DestinationRule: 1, HTTPRoute: 1 })) {
+    } else if (VERSIONED_KINDS.has(`${group} ${m.kind}`)) {
       m.ignoreAll(`${m.apiVersion} is not a version edgemesh reads; it reads ${group === ISTIO_GROUP ? ISTIO_VERSIONS.join(", ") : GATEWAY_VERSIONS.join(", ")}`);
     } else {
       m.ignoreAll(`${m.kind} (${m.apiVersion}) is not imported: ${SMI_PASSIVE_REASONS[m.kind] ?? NOT_IMPORTED[m.kind] ?? "edgemesh imports Istio VirtualService and DestinationRule, SMI TrafficSplit, HTTPRouteGroup and TrafficTarget, Gateway API HTTPRoute, and Kubernetes Service selectors"}`);

@@ -145,11 +145,11 @@ function retries(f: Field): RouteInput["retries"] {
   }
   const perTry = durationField(f, "perTryTimeout");
   if (perTry !== undefined) out.perTryTimeoutMs = Math.min(MAX_TIMEOUT_MS, Math.max(1, perTry));
-  const conditions = retryConditions(f);
-  if (conditions) {
-    out.retryOn = conditions.retryOn;
-    if (conditions.statusCodes.length > 0) out.statusCodes = conditions.statusCodes;
-  }
+  // Istio's default conditions when retryOn is not given: connect-failure, refused-stream
+  // (a reset), and two gRPC ones edgemesh cannot see.
+  const conditions = retryConditions(f) ?? { retryOn: ["connect-failure", "reset"], statusCodes: [] };
+  out.retryOn = conditions.retryOn;
+  if (conditions.statusCodes.length > 0) out.statusCodes = conditions.statusCodes;
   const backoff = durationField(f, "backoff");
   if (backoff !== undefined) out.backoff = { baseMs: Math.min(10_000, Math.max(1, backoff)), maxMs: Math.min(60_000, Math.max(250, backoff * 10)) };
   f.at("retryRemoteLocalities").ignore("edgemesh retries on another endpoint of the same subset, preferring the caller's zone");

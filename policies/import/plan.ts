@@ -116,13 +116,13 @@ export class ImportPlan {
 
   /** The subset holding every endpoint of the service: an existing one with no labels, else one named "all". */
   allEndpointsSubset(service: string, from: Manifest, field: Field): string {
+    const known: [string, Record<string, string>][] = [
+      ...[...(this.services.get(service)?.subsets.entries() ?? [])].map(([name, s]): [string, Record<string, string>] => [name, s.selector]),
+      ...Object.entries(this.baseServices[service]?.subsets ?? {}),
+    ];
     const taken = new Set<string>();
-    for (const [name, sel] of [...(this.services.get(service)?.subsets ?? new Map()).entries()].map(([n, s]) => [n, s.selector] as const)) {
-      if (Object.keys(sel).length === 0) return name;
-      taken.add(name);
-    }
-    for (const [name, sel] of Object.entries(this.baseServices[service]?.subsets ?? {})) {
-      if (Object.keys(sel).length === 0) return name;
+    for (const [name, selector] of known) {
+      if (Object.keys(selector).length === 0) return name;
       taken.add(name);
     }
     const name = uniqueName("all", taken);

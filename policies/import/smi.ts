@@ -3,7 +3,7 @@
 // (specs.smi-spec.io), with everything else going to the root service as SMI prescribes.
 // TrafficTarget (access.smi-spec.io) is access control; the policy has no access section yet, so
 // each of its rules is listed as not translated, with the rule spelled out.
-import { HTTP_METHODS, validRegex } from "./common.ts";
+import { HTTP_METHODS, PORT_REASON, validRegex } from "./common.ts";
 import { integerWeights, parseQuantity, serviceFromHost } from "./kube.ts";
 import type { Field, Manifest } from "./manifest.ts";
 import type { DestinationInput, HeaderMatchInput, ImportPlan, MatchInput, RouteInput } from "./plan.ts";
@@ -171,7 +171,7 @@ export function translateTrafficTarget(m: Manifest, groups: RouteGroups): void {
   }
   const destField = spec.object("destination");
   const destination = destField ? identity(destField) : "(no destination)";
-  destField?.at("port").ignore("an edgemesh service has one HTTP entry (its sidecar); ports do not apply");
+  destField?.at("port").ignore(PORT_REASON);
   const sources = spec.list("sources").map((s) => (s.use(), identity(s)));
   const rules = spec.list("rules");
   if (rules.length === 0) {

@@ -202,6 +202,13 @@ describe("Istio VirtualService corners", () => {
     expect(reasonAt(r, "$.spec.http[0].mirrors[1]")).toMatch(/only the first of mirrors is kept/);
   });
 
+  it("gives retries without retryOn Istio's default conditions", () => {
+    const r = importYaml(vs(`  - route: [{ destination: { host: reviews } }]
+    retries: { attempts: 1 }
+`));
+    expect(services(r).reviews.routes[0].retries).toEqual({ attempts: 1, retryOn: ["connect-failure", "reset"] });
+  });
+
   it("reads the old integer percent of an abort (v1alpha3) and warns about a fault without any percentage", () => {
     const r = importYaml(vs(`  - route: [{ destination: { host: reviews } }]
     fault: { abort: { percent: 25, httpStatus: 503 }, delay: { fixedDelay: 2s } }
