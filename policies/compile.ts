@@ -6,6 +6,7 @@ import { compileRetry, compileRouteResilience, compileServiceResilience, linkSer
 import { compileAccess, type MeshAccessPolicy } from "./access.ts";
 import { compileRateLimits } from "./ratelimit.ts";
 import { grpcPathMatch } from "./grpc.ts";
+import { compileFilters } from "./compile-filters.ts";
 import {
   ALL_ENDPOINTS_SUBSET,
   type CompiledEndpoint,
@@ -79,6 +80,7 @@ export function compileService(
       split: { subsets: to.map((d) => d.subset), cumulative, total },
       timeoutMs: r.timeoutMs,
       ...compileRouteResilience(r, endpoints, subsets),
+      ...compileFilters(r),
     };
   });
   if (routes.length === 0) {

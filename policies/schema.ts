@@ -6,6 +6,7 @@ import { HealthCheck, PassiveHealth, Registration } from "./health.ts";
 import { MeshAccess, refineAccessDocument, ServiceAccess } from "./access.ts";
 import { MAX_RATE_LIMITS_PER_SERVICE, RateLimit, refineRateLimitDocument, refineServiceRateLimits } from "./ratelimit.ts";
 import { GrpcMethodMatch } from "./grpc.ts";
+import { checkRouteFilters, destinationFilterFields, routeFilterFields } from "./filters.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BINDING = /^[A-Z_][A-Z0-9_]*$/;
@@ -80,6 +81,7 @@ export const Destination = z
   .object({
     subset: name("subset").describe("A subset of this service's endpoints, named in `subsets`."),
     weight: z.number().int().min(0).max(1_000_000).default(100).describe("Relative weight of this destination; weights need not sum to 100."),
+    ...destinationFilterFields,
   })
   .strict();
 
@@ -87,17 +89,20 @@ export const Route = z
   .object({
     name: name("route name").describe("Unique within the service; named in x-edgemesh-route, telemetry and errors."),
     match: z.array(RouteMatch).max(64).optional().describe("Any one of these must match; omitted or empty matches every request."),
-    to: z.array(Destination).min(1).max(64).describe("Where matching requests go, split by weight."),
+    to: z.array(Destination).max(64).default([])
+      .describe("Where matching requests go, split by weight. Required (at least one) unless the route answers itself with `redirect` or `directResponse`."),
     timeoutMs: z.number().int().min(1).max(300_000).default(DEFAULT_ROUTE_TIMEOUT_MS)
       .describe("Deadline for the whole request until response headers arrive; a request past it gets 504."),
     retries: RetryPolicy.prefault({}),
     hedge: Hedge.optional(),
     fault: Fault.optional(),
     mirror: Mirror.optional(),
+    ...routeFilterFields,
   })
   .strict()
   .superRefine((route, ctx) => {
-    if (route.to.every((d) => d.weight === 0)) {
+    checkRouteFilters(route, ctx);
+    if (route.to.length > 0 && route.to.every((d) => d.weight === 0)) {
       ctx.addIssue({ code: "custom", path: ["to"], message: "at least one destination needs a weight above 0" });
     }
   });

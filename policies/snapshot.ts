@@ -41,6 +41,8 @@ export interface CompiledRoute {
   hedge?: CompiledHedge;
   fault?: CompiledFault;
   mirror?: CompiledMirror;
+  /** Header modifiers, rewrite, redirect, direct response; absent when the route has none. */
+  filters?: CompiledRouteFilters;
 }
 
 export interface CompiledEndpoint {
@@ -254,4 +256,53 @@ export interface CompiledRateLimit {
   burst: number;
   /** Counted across isolates too, by this `ratelimits` binding, configured with limit and period. */
   shared?: { binding: string; limit: number; periodSeconds: 10 | 60 };
+}
+
+// Routing filters: the compiled form of policies/filters.ts. Header names are lower-cased.
+
+export interface CompiledHeaderModifier {
+  /** Applied in this order: remove, set, add. */
+  remove: string[];
+  set: { name: string; value: string }[];
+  add: { name: string; value: string }[];
+}
+
+export type CompiledPathRewrite =
+  | { kind: "full"; path: string }
+  /** `prefix` is the route's matched path prefix without a trailing "/" ("" for "/"). */
+  | { kind: "prefix"; prefix: string; replacement: string };
+
+export interface CompiledRewrite {
+  path?: CompiledPathRewrite;
+  hostname?: string;
+}
+
+export interface CompiledRedirect {
+  scheme?: "http" | "https";
+  hostname?: string;
+  port?: number;
+  path?: CompiledPathRewrite;
+  status: number;
+}
+
+export interface CompiledDirectResponse {
+  status: number;
+  /** Absent: no body (and no content type). */
+  body?: string;
+  contentType?: string;
+}
+
+export interface CompiledDestinationFilters {
+  requestHeaders?: CompiledHeaderModifier;
+  responseHeaders?: CompiledHeaderModifier;
+}
+
+export interface CompiledRouteFilters {
+  requestHeaders?: CompiledHeaderModifier;
+  responseHeaders?: CompiledHeaderModifier;
+  rewrite?: CompiledRewrite;
+  redirect?: CompiledRedirect;
+  directResponse?: CompiledDirectResponse;
+  /** Subset name -> the header modifiers of the destination naming it; only destinations that have some. */
+  destinations?: Record<string, CompiledDestinationFilters>;
 }

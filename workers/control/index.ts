@@ -6,6 +6,7 @@ import type { ApplyResult, ControlFault, MeshControl } from "../../durable/mesh-
 import { LeaseTtlMs } from "../../policies/health.ts";
 import { MESH_EVENT_TYPES } from "../../durable/events.ts";
 import { hasAdminToken } from "../../auth/admin-token.ts";
+import { importRoutes } from "./import-routes.ts";
 
 export { MeshControl } from "../../durable/mesh-control.ts";
 
@@ -271,6 +272,8 @@ app.get("/v1/watch", async (c) => {
   }
   return control(c).fetch(new Request(target, { headers: c.req.raw.headers }));
 });
+
+app.route("/v1/import", importRoutes<Env>({ control, meshName }));
 
 app.put("/v1/debug/fault", async (c) => {
   const body = await readJson(c);

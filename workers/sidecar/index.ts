@@ -8,6 +8,7 @@ import { admit, newBreaker, release } from "./breaker.ts";
 import { budgetStatus, newRetryBudget } from "./budget.ts";
 import { decideFault, faultApplies, faultResponse } from "./fault.ts";
 import { upstreamFor } from "./forward.ts";
+import { answerWithoutForwarding, shapeResponse, shapeUpstream } from "./filters.ts";
 import { mirrorStats, pickMirrorEndpoint, sendShadow, shouldMirror } from "./mirror.ts";
 import { newOutlierState, outlierReport } from "./outlier.ts";
 import { proxy, type ProxyResult, type ResilienceState } from "./proxy.ts";
@@ -116,6 +117,9 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
   const matched = matchRoute(loaded.routes, facts);
   if (!matched) return meshError(404, "x-edgemesh-no-route", "no-route-matched", { service: snapshot.service });
   const route = matched.route;
+  // Redirects and direct responses answer here: nothing is forwarded, so nothing is admitted.
+  const answered = answerWithoutForwarding(route.filters, request.method, url);
+  if (answered) return answered;
 
   const startedMs = Date.now();
   const fault = route.fault;
@@ -168,6 +172,8 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     const body: BodyPlan = !incoming ? { kind: "none" }
       : replayWanted ? await planBody(incoming, headers.get("content-length"), route.retry.maxBufferBytes)
       : { kind: "stream", stream: incoming };
+    // Header modifiers and rewrites of the route, then of the chosen destination.
+    const upstream = shapeUpstream(route.filters, subset, url, headers);
 
     // Shadows only for admitted requests, so shedding load also sheds its mirror traffic.
     if (route.mirror && shouldMirror(route.mirror, Math.random())) {
@@ -176,13 +182,13 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
         const shadowEndpoint = pickMirrorEndpoint(route.mirror);
         const target = upstreamFor(shadowEndpoint, bindings);
         if (typeof target === "string") mirrorStats.failed++;
-        else ctx.waitUntil(sendShadow(target, shadowEndpoint, url, request.method, headers, body.kind === "buffered" ? body.bytes : null, route.timeoutMs));
+        else ctx.waitUntil(sendShadow(target, shadowEndpoint, upstream.url, request.method, upstream.headers, body.kind === "buffered" ? body.bytes : null, route.timeoutMs));
       }
     }
 
     result = await proxy(
       {
-        snapshot, route, members, env: bindings, url, body, startedMs, headers,
+        snapshot, route, members, env: bindings, url: upstream.url, body, startedMs, headers: upstream.headers,
         method: request.method,
         colo: colo ?? "",
         hashKey: hashKeyOf(snapshot.loadBalancer, request.headers, facts.query),
@@ -196,8 +202,9 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     release(breaker);
   }
 
-  if (request.headers.get(DEBUG_HEADER) === null) return result.response;
-  const response = new Response(result.response.body, result.response);
+  const answer = shapeResponse(result.response, route.filters, subset);
+  if (request.headers.get(DEBUG_HEADER) === null) return answer;
+  const response = new Response(answer.body, answer);
   const h = response.headers;
   h.set("x-edgemesh-service", snapshot.service);
   h.set("x-edgemesh-route", route.name);
