@@ -131,7 +131,7 @@ function retryConditions(f: Field): { retryOn: (typeof RETRY_CONDITIONS)[number]
     else if (part !== "retriable-status-codes") dropped.push(part);
   }
   if (dropped.length > 0) {
-    f.at("retryOn").ignore(`conditions without an edgemesh equivalent were left out: ${dropped.join(", ")} (gRPC status conditions need trailers, which Workers responses do not carry; the others are Envoy-specific)`);
+    f.at("retryOn").ignore(`conditions without an edgemesh equivalent were left out: ${dropped.join(", ")} (they are Envoy-specific)`);
   }
   return { retryOn: [...retryOn], statusCodes: [...statusCodes] };
 }
@@ -146,8 +146,8 @@ function retries(f: Field): RouteInput["retries"] {
   const perTry = durationField(f, "perTryTimeout");
   if (perTry !== undefined) out.perTryTimeoutMs = Math.min(MAX_TIMEOUT_MS, Math.max(1, perTry));
   // Istio's default conditions when retryOn is not given: connect-failure, refused-stream
-  // (a reset), and two gRPC ones edgemesh cannot see.
-  const conditions = retryConditions(f) ?? { retryOn: ["connect-failure", "reset"], statusCodes: [] };
+  // (a reset), and the gRPC statuses unavailable and cancelled.
+  const conditions = retryConditions(f) ?? { retryOn: ["connect-failure", "reset", "unavailable", "cancelled"], statusCodes: [] };
   out.retryOn = conditions.retryOn;
   if (conditions.statusCodes.length > 0) out.statusCodes = conditions.statusCodes;
   const backoff = durationField(f, "backoff");
@@ -179,7 +179,7 @@ function fault(f: Field): RouteInput["fault"] {
   const abort = f.object("abort");
   if (abort) {
     const status = abort.number("httpStatus");
-    abort.at("grpcStatus").ignore("gRPC aborts need trailers, which Workers responses do not carry");
+    abort.at("grpcStatus").ignore("edgemesh injects aborts as HTTP statuses; a gRPC-status abort has no equivalent");
     abort.at("http2Error").ignore("HTTP/2 stream errors cannot be produced by a Worker");
     if (status !== undefined) {
       if (status < 200 || status > 599) abort.at("httpStatus").error(`abort status ${status} is outside 200-599`);
