@@ -84,7 +84,8 @@ export function compileService(
       retry: compileRetry(undefined),
     });
   }
-  return { mesh, service, snapshotTtlMs: policy.snapshotTtlMs, endpoints, subsets, routes, ...compileServiceResilience(policy) };
+  const telemetry = { enabled: policy.telemetry.enabled, sampleInterval: policy.telemetry.sampleInterval };
+  return { mesh, service, snapshotTtlMs: policy.snapshotTtlMs, endpoints, subsets, routes, ...compileServiceResilience(policy), telemetry };
 }
 
 /** Compiles every service; `extraEndpoints` are registered instances to merge with the declared ones. */

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { CircuitBreaker, Fault, Hedge, LoadBalancer, Mirror, OutlierDetection, RetryBudget, RetryPolicy } from "./resilience.ts";
 import { HealthCheck, PassiveHealth, Registration } from "./health.ts";
+import { Telemetry } from "./telemetry.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BINDING = /^[A-Z_][A-Z0-9_]*$/;
@@ -128,6 +129,7 @@ export const Service = z
     circuitBreaker: CircuitBreaker.prefault({}),
     outlierDetection: OutlierDetection.prefault({}),
     retryBudget: RetryBudget.prefault({}),
+    telemetry: Telemetry.prefault({}),
   })
   .strict()
   .superRefine((svc, ctx) => {

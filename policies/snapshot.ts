@@ -78,6 +78,14 @@ export interface ServiceSnapshot {
   circuitBreaker: CompiledCircuitBreaker;
   outlierDetection: CompiledOutlierDetection;
   retryBudget: CompiledRetryBudget;
+  /** Absent in snapshots cached by a control plane older than telemetry: read it as the defaults. */
+  telemetry?: CompiledTelemetry;
+}
+
+export interface CompiledTelemetry {
+  enabled: boolean;
+  /** Record one request in this many (1 = every request). */
+  sampleInterval: number;
 }
 
 /** The whole mesh compiled: one snapshot per service, without the control plane's counters. */
