@@ -22,6 +22,7 @@ export const WORKER_ENTRIES: Record<string, string> = {
   "test-flaky": "test/workers/flaky.ts",
   "test-load-client": "test/workers/load-client.ts",
   "test-health-target": "test/workers/health-target.ts",
+  "test-broken-telemetry-store": "test/workers/broken-telemetry-store.ts",
   "bench-client": "scripts/bench/client-worker.ts",
   "bench-propagation-client": "scripts/bench/propagation-client.ts",
   "bench-upstream": "scripts/bench/upstream-worker.ts",

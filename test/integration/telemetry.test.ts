@@ -1,0 +1,226 @@
+// Telemetry on the real runtime: traffic through the local mesh becomes data points in the
+// telemetry store, and golden metrics (JSON, Prometheus, CLI) show the right edges, counts and
+// success rates; caller identity comes only from the binding's props; sampling keeps answers right.
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ROOT } from "../../scripts/build.ts";
+import { BOOKINFO, sidecarName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
+import { bookinfoPolicy, sidecar, sleep } from "../helpers.ts";
+
+const TOPOLOGY: Topology = {
+  mesh: "bookinfo",
+  services: {
+    ...BOOKINFO.services,
+    flaky: [{ id: "flaky-1", binding: "FLAKY_1", script: "test-flaky" }],
+    sampled: [{ id: "sampled-1", binding: "SAMPLED_1", script: "test-flaky" }],
+  },
+  extraWorkers: [
+    { name: "loadgen", script: "test-load-client", serviceBindings: { SIDECAR: { name: sidecarName("flaky"), props: { caller: "loadgen" } } } },
+    { name: "sampler", script: "test-load-client", serviceBindings: { SIDECAR: { name: sidecarName("sampled"), props: { caller: "sampler" } } } },
+  ],
+};
+
+// 500s are not retried by default, and outlier detection would eject the only endpoint.
+const noEjection = { outlierDetection: { consecutive5xx: 0, consecutiveGatewayErrors: 0 } };
+const SAMPLE_INTERVAL = 5;
+
+let mesh: RunningMesh;
+
+interface Golden {
+  labels: Record<string, string>;
+  requests: number;
+  successRate: number | null;
+  retries: number;
+  sheds: number;
+  latencyMs: { p50: number; p95: number; p99: number };
+}
+
+async function metrics(scope: "services" | "edges" | "routes", window = "5m"): Promise<Golden[]> {
+  const res = await mesh.admin(`/v1/metrics/${scope}?window=${window}`);
+  expect(res.status).toBe(200);
+  return ((await res.json()) as Record<string, Golden[]>)[scope]!;
+}
+
+const edge = (rows: Golden[], source: string, destination: string) => rows.find((r) => r.labels.source === source && r.labels.destination === destination);
+
+/** Polls until `check` holds (telemetry reaches the store within a flush interval), or fails with the last state. */
+async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = await read();
+  while (!check(value)) {
+    if (Date.now() > deadline) throw new Error(`still not there after ${timeoutMs} ms: ${JSON.stringify(value)}`);
+    await sleep(200);
+    value = await read();
+  }
+  return value;
+}
+
+async function load(worker: string, query: string): Promise<{ statuses: Record<string, number> }> {
+  const client = await mesh.mf.getWorker(worker);
+  const res = await client.fetch(`http://load/run?${query}`);
+  return (await res.json()) as { statuses: Record<string, number> };
+}
+
+async function sql(text: string): Promise<{ status: number; body: any }> {
+  const res = await mesh.admin("/v1/analytics/sql", { method: "POST", body: text });
+  return { status: res.status, body: await res.json() };
+}
+
+beforeAll(async () => {
+  mesh = await startMesh({ topology: TOPOLOGY, sidecarVars: { TELEMETRY_FLUSH_MS: "100" } });
+  const doc = await bookinfoPolicy();
+  doc.services.flaky = { endpoints: [{ id: "flaky-1", binding: "FLAKY_1" }], ...noEjection };
+  doc.services.sampled = { endpoints: [{ id: "sampled-1", binding: "SAMPLED_1" }], ...noEjection, telemetry: { sampleInterval: SAMPLE_INTERVAL } };
+  const applied = await mesh.applyPolicy(doc);
+  expect(applied.status).toBe(201);
+});
+
+afterAll(async () => {
+  await mesh?.dispose();
+});
+
+describe("telemetry through the local mesh", () => {
+  it("records every hop with its caller from the binding's props, and the outside world as external", async () => {
+    // jason is routed to reviews v2, which calls ratings: every hop of bookinfo is taken.
+    // The forged headers must not change who the sidecar thinks is calling.
+    for (let i = 0; i < 12; i++) {
+      const res = await fetch(new URL("/api/v1/products/0?user=jason", mesh.url), { headers: { "x-edgemesh-caller": "reviews", "x-edgemesh-source": "reviews" } });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    }
+    const edges = await eventually(() => metrics("edges"), (rows) => (edge(rows, "reviews", "ratings")?.requests ?? 0) >= 12 && (edge(rows, "external", "productpage")?.requests ?? 0) >= 12);
+    for (const [source, destination] of [["external", "productpage"], ["productpage", "details"], ["productpage", "reviews"], ["reviews", "ratings"]] as const) {
+      const e = edge(edges, source, destination);
+      expect(e, `${source} -> ${destination}`).toBeDefined();
+      expect(e!.requests).toBe(12);
+      expect(e!.successRate).toBe(1);
+    }
+    // Nobody outside the mesh is taken for reviews, whatever headers it sends.
+    expect(edge(edges, "reviews", "productpage")).toBeUndefined();
+
+    const routes = await metrics("routes");
+    expect(routes.find((r) => r.labels.service === "reviews" && r.labels.route === "jason")?.requests).toBe(12);
+  });
+
+  it("shows the success rate of an upstream that fails a known share", async () => {
+    expect((await load("loadgen", "requests=70&concurrency=8&path=/ok")).statuses).toEqual({ 200: 70 });
+    expect((await load("loadgen", "requests=30&concurrency=8&path=/boom&h-x-flaky-status=500")).statuses).toEqual({ 500: 30 });
+    const edges = await eventually(() => metrics("edges"), (rows) => (edge(rows, "loadgen", "flaky")?.requests ?? 0) >= 100);
+    const e = edge(edges, "loadgen", "flaky")!;
+    expect(e.requests).toBe(100);
+    expect(e.successRate).toBeCloseTo(0.7, 10);
+
+    // The same rows, by outcome, through the SQL API.
+    const byOutcome = await sql(`SELECT blob7 AS outcome, count() AS n FROM edgemesh_requests WHERE blob2 = 'loadgen' GROUP BY outcome ORDER BY outcome FORMAT JSON`);
+    expect(byOutcome.status).toBe(200);
+    expect(byOutcome.body.data.map((r: { outcome: string; n: number | string }) => [r.outcome, Number(r.n)])).toEqual([["failed", 30], ["ok", 70]]);
+  });
+
+  it("keeps counts and rates right when it samples, by the weight each row carries", async () => {
+    const total = 1000;
+    expect((await load("sampler", `requests=${total * 0.7}&concurrency=8&path=/ok`)).statuses).toEqual({ 200: total * 0.7 });
+    expect((await load("sampler", `requests=${total * 0.3}&concurrency=8&path=/boom&h-x-flaky-status=500`)).statuses).toEqual({ 500: total * 0.3 });
+    // Wait until the sidecar has accounted for every request and sent every row it kept.
+    const call = await sidecar(mesh, "sampled");
+    const status = await eventually(
+      async () => (await (await call("/__edgemesh/telemetry", { headers: { authorization: `Bearer ${mesh.adminToken}` } })).json()) as { recorded: number; sampledOut: number; written: number; buffered: number; inFlight: number },
+      (s) => s.recorded + s.sampledOut >= total && s.buffered === 0 && s.inFlight === 0,
+    );
+    expect(status.written).toBe(status.recorded);
+    const rows = await sql(`SELECT count() AS rows, sum(_sample_interval * double1) AS requests, sumIf(_sample_interval * double1, double2 < 500) AS ok FROM edgemesh_requests WHERE blob3 = 'sampled' FORMAT JSON`);
+    const { rows: kept, requests, ok } = rows.body.data[0];
+    // One row in five, each weighing five: the estimate is exactly rows x 5, and near the truth.
+    expect(Number(kept)).toBe(status.recorded);
+    expect(Number(requests)).toBe(Number(kept) * SAMPLE_INTERVAL);
+    // Binomial(1000, 0.2) kept rows: sd ~12.6 rows = 63 requests; 250 is ~4 sd.
+    expect(Math.abs(Number(requests) - total)).toBeLessThan(250);
+    expect(Number(ok) / Number(requests)).toBeGreaterThan(0.55);
+    expect(Number(ok) / Number(requests)).toBeLessThan(0.85);
+    const e = edge(await metrics("edges"), "sampler", "sampled")!;
+    expect(e.requests).toBe(Number(requests));
+  });
+
+  it("answers Prometheus scrapes with the token only", async () => {
+    const anonymous = await fetch(new URL("/metrics", mesh.controlUrl));
+    expect(anonymous.status).toBe(401);
+    await load("loadgen", "requests=3&concurrency=1&path=/prometheus");
+    await eventually(() => metrics("edges"), (rows) => (edge(rows, "loadgen", "flaky")?.requests ?? 0) >= 3);
+    const res = await mesh.admin("/metrics?window=5m");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    expect(text).toMatch(/^edgemesh_edge_requests\{mesh="bookinfo",window="5m",source="[a-z-]+",destination="[a-z-]+"\} \d+/m);
+    expect(text).toContain("# TYPE edgemesh_service_latency_ms gauge");
+  });
+
+  it("refuses unsupported SQL with a 400 that names the construct, and a bad window with one that says what works", async () => {
+    const join = await sql("SELECT blob1 FROM edgemesh_requests JOIN other ON blob1 = x");
+    expect(join.status).toBe(400);
+    expect(join.body.construct).toMatch(/JOIN/i);
+    expect(join.body.error).toMatch(/JOIN/i);
+    const window = await mesh.admin("/v1/metrics/edges?window=forever");
+    expect(window.status).toBe(400);
+    expect(((await window.json()) as { error: string }).error).toMatch(/30s, 1m, 2h, 7d/);
+    const empty = await mesh.admin("/v1/analytics/sql", { method: "POST", body: "" });
+    expect(empty.status).toBe(400);
+  });
+
+  it("shows the edges in `edgemesh stat`, as a table and as JSON", async () => {
+    await load("loadgen", "requests=5&concurrency=1&path=/stat");
+    await eventually(() => metrics("edges"), (rows) => (edge(rows, "loadgen", "flaky")?.requests ?? 0) >= 5);
+    const run = promisify(execFile);
+    const env = { ...process.env, EDGEMESH_URL: mesh.controlUrl.origin, EDGEMESH_ADMIN_TOKEN: mesh.adminToken };
+    const cli = (...args: string[]) => run(process.execPath, [path.join(ROOT, "bin/edgemesh.mjs"), ...args], { cwd: ROOT, env });
+    const table = (await cli("stat", "edges", "--window", "5m")).stdout;
+    expect(table.split("\n")[0]).toMatch(/^SOURCE +DESTINATION +RPS +SUCCESS +P50_MS +P95_MS +P99_MS +RETRIES +SHEDS +REQUESTS$/);
+    expect(table).toMatch(/^loadgen +flaky +[\d.]+ +\d+\.\d\d% /m);
+    const json = JSON.parse((await cli("stat", "services", "--json", "--window", "5m")).stdout);
+    expect(json.services.map((s: Golden) => s.labels.service)).toContain("flaky");
+  });
+});
+
+describe("a misbehaving telemetry sink", () => {
+  for (const mode of ["fail", "stall"] as const) {
+    it(`costs no request when the store ${mode === "fail" ? "fails" : "stalls"}; the sidecar counts what it dropped`, async () => {
+      const broken = await startMesh({
+        topology: {
+          mesh: "sinks",
+          services: { flaky: [{ id: "flaky-1", binding: "FLAKY_1", script: "test-flaky" }] },
+          extraWorkers: [
+            { name: "loadgen", script: "test-load-client", serviceBindings: { SIDECAR: { name: sidecarName("flaky"), props: { caller: "loadgen" } } } },
+            { name: "broken-store", script: "test-broken-telemetry-store", vars: { MODE: mode }, serviceBindings: {}, durableObjects: { STORE: { className: "BrokenTelemetryStore", useSQLite: true } } },
+          ],
+        },
+        sidecarTelemetryStore: { className: "BrokenTelemetryStore", scriptName: "broken-store" },
+        sidecarVars: { TELEMETRY_BATCH_SIZE: "10", TELEMETRY_FLUSH_MS: "50", TELEMETRY_FLUSH_TIMEOUT_MS: "300", TELEMETRY_MAX_BUFFERED: "50" },
+      });
+      try {
+        expect((await broken.applyPolicy({ mesh: "sinks", services: { flaky: { endpoints: [{ id: "flaky-1", binding: "FLAKY_1" }] } } })).status).toBe(201);
+        const client = await broken.mf.getWorker("loadgen");
+        const started = Date.now();
+        const run = (await (await client.fetch("http://load/run?requests=400&concurrency=8&path=/x")).json()) as { statuses: Record<string, number>; latenciesMs: number[] };
+        expect(run.statuses).toEqual({ 200: 400 });
+        // A request that waited for the stalled store would wait two minutes.
+        expect(Math.max(...run.latenciesMs)).toBeLessThan(5_000);
+        expect(Date.now() - started).toBeLessThan(60_000);
+
+        const call = await sidecar(broken, "flaky");
+        const status = await eventually(
+          async () => (await (await call("/__edgemesh/telemetry", { headers: { authorization: `Bearer ${broken.adminToken}` } })).json()) as any,
+          (s) => s.dropped.sinkFailed + s.dropped.sinkTimeout > 0,
+        );
+        expect(status.sink).toBe("store");
+        expect(status.recorded).toBe(400);
+        expect(status.written).toBe(0);
+        if (mode === "fail") expect(status.lastError).toMatch(/refuses \d+ rows/);
+        else expect(status.lastError).toMatch(/did not answer within 300 ms/);
+        // The buffer is bounded, whatever the store does.
+        expect(status.buffered).toBeLessThanOrEqual(50);
+      } finally {
+        await broken.dispose();
+      }
+    });
+  }
+});
