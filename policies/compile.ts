@@ -84,7 +84,7 @@ export function compileService(
       retry: compileRetry(undefined),
     });
   }
-  const telemetry = { enabled: policy.telemetry.enabled, sampleInterval: policy.telemetry.sampleInterval };
+  const telemetry = { ...policy.telemetry };
   return { mesh, service, snapshotTtlMs: policy.snapshotTtlMs, endpoints, subsets, routes, ...compileServiceResilience(policy), telemetry };
 }
 

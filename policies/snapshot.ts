@@ -86,6 +86,8 @@ export interface CompiledTelemetry {
   enabled: boolean;
   /** Record one request in this many (1 = every request). */
   sampleInterval: number;
+  /** Count streamed response bodies without content-length. */
+  countStreamedBytes: boolean;
 }
 
 /** The whole mesh compiled: one snapshot per service, without the control plane's counters. */

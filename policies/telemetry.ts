@@ -10,6 +10,8 @@ export const Telemetry = z
       .describe("Write one data point per request (Analytics Engine in production, the local telemetry store under `npm start`)."),
     sampleInterval: z.number().int().min(1).max(MAX_SAMPLE_INTERVAL).default(1)
       .describe("Record one request in this many, chosen at random; 1 records every request. Each recorded row carries the interval as its weight (double1), so counts, rates and quantiles weighted by it stay right."),
+    countStreamedBytes: z.boolean().default(false)
+      .describe("Count the bytes of responses that carry no content-length (every response over a service binding) as they stream, and write the data point when the body ends. Off: such responses are recorded with -1 bytes. Costs CPU on every such response (measured by `npm run bench:overhead`)."),
   })
   .strict()
   .describe("Per-request telemetry of this service's sidecars.");

@@ -71,7 +71,7 @@ async function sql(text: string): Promise<{ status: number; body: any }> {
 beforeAll(async () => {
   mesh = await startMesh({ topology: TOPOLOGY, sidecarVars: { TELEMETRY_FLUSH_MS: "100" } });
   const doc = await bookinfoPolicy();
-  doc.services.flaky = { endpoints: [{ id: "flaky-1", binding: "FLAKY_1" }], ...noEjection };
+  doc.services.flaky = { endpoints: [{ id: "flaky-1", binding: "FLAKY_1" }], ...noEjection, telemetry: { countStreamedBytes: true } };
   doc.services.sampled = { endpoints: [{ id: "sampled-1", binding: "SAMPLED_1" }], ...noEjection, telemetry: { sampleInterval: SAMPLE_INTERVAL } };
   const applied = await mesh.applyPolicy(doc);
   expect(applied.status).toBe(201);
@@ -116,6 +116,11 @@ describe("telemetry through the local mesh", () => {
     const byOutcome = await sql(`SELECT blob7 AS outcome, count() AS n FROM edgemesh_requests WHERE blob2 = 'loadgen' GROUP BY outcome ORDER BY outcome FORMAT JSON`);
     expect(byOutcome.status).toBe(200);
     expect(byOutcome.body.data.map((r: { outcome: string; n: number | string }) => [r.outcome, Number(r.n)])).toEqual([["failed", 30], ["ok", 70]]);
+
+    // flaky counts streamed bytes (no content-length crosses a service binding); its bodies are known.
+    const bytes = await sql(`SELECT double2 AS status, sum(double5) AS sent, sum(double6) AS received FROM edgemesh_requests WHERE blob2 = 'loadgen' GROUP BY status ORDER BY status FORMAT JSON`);
+    const body = (status: number) => JSON.stringify({ endpoint: "flaky-1", status }).length;
+    expect(bytes.body.data.map((r: Record<string, number | string>) => [Number(r.status), Number(r.sent), Number(r.received)])).toEqual([[200, 0, 70 * body(200)], [500, 0, 30 * body(500)]]);
   });
 
   it("keeps counts and rates right when it samples, by the weight each row carries", async () => {

@@ -119,9 +119,11 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
     return meshError(503, "x-edgemesh-error", "no-snapshot", { detail: snapshotStatus().lastError ?? "control plane unreachable" });
   }
   const { snapshot } = loaded;
+  trace.colo = colo ?? "";
   if (snapshot.telemetry) {
     trace.enabled = snapshot.telemetry.enabled;
     trace.sampleInterval = snapshot.telemetry.sampleInterval;
+    trace.countStreamedBytes = snapshot.telemetry.countStreamedBytes;
   }
 
   const facts: RequestFacts = { method: request.method, path: url.pathname, headers: request.headers, query: () => url.searchParams };

@@ -1,6 +1,7 @@
 // Turns a finished request into a record and hands it to this isolate's sink: sampling, outcome,
-// and for a response whose size no header tells, a count of its bytes as it streams (the record is
-// written when the body ends). The per-isolate sink state lives here, as plain data.
+// and, when the policy asks for it, a count of the bytes of a response whose size no header tells,
+// as it streams (the record is then written when the body ends). The per-isolate sink state lives
+// here, as plain data.
 import { countedBody, outcomeOf, recordOf, sampled, type RequestTrace } from "./telemetry.ts";
 import { newSinkState, sinkConfig, sinkStatus, writeRecord, type Background, type SinkConfig, type TelemetryEnv } from "./telemetry-sink.ts";
 
@@ -30,12 +31,13 @@ export function recordRequest(trace: RequestTrace, response: Response, env: Reco
   const why = reason || trace.reason;
   const where = { mesh: env.MESH_NAME, destination: env.SERVICE_NAME };
   const length = response.headers.get("content-length");
-  if (length !== null || response.body === null) {
-    const bytes = length === null ? 0 : Number(length);
+  if (length !== null || response.body === null || !trace.countStreamedBytes) {
+    const bytes = response.body === null ? 0 : length === null ? -1 : Number(length);
     writeRecord(state, sink, env, ctx, recordOf(trace, where, response.status, outcome, why, latencyMs, Number.isFinite(bytes) ? bytes : -1));
     return response;
   }
-  // No header tells the size (service bindings never send content-length): count it on the way.
+  // No header tells the size (service bindings never send content-length): count it on the way,
+  // when the policy asks for it (a JS stream per response costs CPU; see bench:overhead).
   let bodyEnded: () => void = () => {};
   ctx.waitUntil(new Promise<void>((resolve) => (bodyEnded = resolve)));
   const body = countedBody(response.body, (bytes) => {

@@ -14,6 +14,8 @@ export interface RequestTrace {
   /** false for debug endpoints and for services whose telemetry is off. */
   enabled: boolean;
   sampleInterval: number;
+  /** Count a response body's bytes as it streams when no content-length tells them. */
+  countStreamedBytes: boolean;
   route: string;
   subset: string;
   endpoint: string;
@@ -29,10 +31,11 @@ export function startTrace(request: Request, source: string, startedMs: number):
     startedMs,
     source,
     method: request.method,
-    colo: (request.cf?.colo as string | undefined) ?? "",
+    colo: "",
     requestBytes: bodyBytes(request.headers, request.body !== null),
     enabled: true,
     sampleInterval: 1,
+    countStreamedBytes: false,
     route: "",
     subset: "",
     endpoint: "",
