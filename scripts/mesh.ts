@@ -27,7 +27,14 @@ export interface Topology {
   /** Service name -> its instances. The first service is the entry served on the main port. */
   services: Record<string, InstanceSpec[]>;
   /** Extra Workers (test clients, benchmarks) that call sidecars or instances directly. */
-  extraWorkers?: { name: string; script: string; vars?: Record<string, string>; serviceBindings: NonNullable<WorkerOptions["serviceBindings"]>; durableObjects?: WorkerOptions["durableObjects"] }[];
+  extraWorkers?: {
+    name: string;
+    script: string;
+    vars?: Record<string, string>;
+    serviceBindings: NonNullable<WorkerOptions["serviceBindings"]>;
+    /** Further Miniflare options of this Worker: Durable Objects, Analytics Engine datasets, … */
+    options?: Partial<WorkerOptions>;
+  }[];
 }
 
 export const BOOKINFO: Topology = {
@@ -130,7 +137,7 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: { ...w.vars },
       serviceBindings: w.serviceBindings,
-      ...(w.durableObjects ? { durableObjects: w.durableObjects } : {}),
+      ...w.options,
     });
   }
   const all = [...sidecars, control, ...instances, ...extras];

@@ -1,15 +1,17 @@
 // The telemetry phase of `npm run bench:overhead`: what recording a data point per request costs.
-// Two services, each a sidecar in front of its own copy of the benchmark upstream, identical but
-// for the policy knob `telemetry.enabled`: the traced one writes every request to the local
-// telemetry store (batched, as under `npm start`), the other records nothing. A client Worker
-// inside workerd drives both in interleaved rounds; per round it measures requests/s and the CPU
-// time the whole workerd process spent per request (from /proc: every thread's run time), so the
-// difference is what telemetry adds, its store flushes included.
+// Three services, each a sidecar in front of its own copy of the benchmark upstream, identical but
+// for telemetry: "untraced" has `telemetry.enabled: false`; "traced" writes every request to the
+// local telemetry store (batched, as under `npm start`); "traced-ae" writes every request to an
+// Analytics Engine binding, as in production (Miniflare's binding stores nothing, so this measures
+// the sidecar's side only). A client Worker inside workerd drives them in interleaved rounds; per
+// round it measures requests/s and the CPU time the whole workerd process spent per request (from
+// /proc: every thread's run time), so the difference is what telemetry adds, store flushes included.
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { percentile } from "./stats.ts";
-import { instanceName, sidecarName, startMesh } from "../mesh.ts";
+import { CONTROL_WORKER, DEFAULT_ADMIN_TOKEN, instanceName, sidecarName, startMesh } from "../mesh.ts";
+import { REQUESTS_DATASET } from "../../analytics/request-layout.ts";
 
 const ROUNDS = Number(process.env.BENCH_TELEMETRY_ROUNDS ?? 8);
 const REQUESTS = Number(process.env.BENCH_TELEMETRY_REQUESTS ?? 10_000);
@@ -46,6 +48,7 @@ function cpuNs(pid: number): number {
 }
 
 export interface TelemetryOverhead {
+  /** Local store sink (as under `npm start`) over telemetry off. */
   telemetry_throughput_ratio: number;
   telemetry_throughput_ratio_per_round: number[];
   telemetry_on_rps: number;
@@ -53,6 +56,11 @@ export interface TelemetryOverhead {
   telemetry_on_cpu_us_per_request: number;
   telemetry_off_cpu_us_per_request: number;
   telemetry_added_cpu_us_per_request: number;
+  /** Analytics Engine sink (production's) over telemetry off. */
+  telemetry_ae_throughput_ratio: number;
+  telemetry_ae_throughput_ratio_per_round: number[];
+  telemetry_ae_rps: number;
+  telemetry_ae_added_cpu_us_per_request: number;
   telemetry_sink: string;
   telemetry_rows_written: number;
   telemetry_rows_dropped: number;
@@ -67,19 +75,33 @@ export async function measureTelemetryOverhead(log: (line: string) => void = con
       services: {
         traced: [{ id: "traced-1", binding: "UPSTREAM_1", script: "bench-upstream" }],
         untraced: [{ id: "untraced-1", binding: "UPSTREAM_1", script: "bench-upstream" }],
+        "traced-ae": [{ id: "traced-ae-1", binding: "UPSTREAM_1", script: "bench-upstream" }],
       },
-      // The benchmark client's two targets: "sidecar" is the traced service, "direct" the untraced one.
-      extraWorkers: [{ name: "bench-client", script: "bench-client", serviceBindings: { SIDECAR: sidecarName("traced"), DIRECT: sidecarName("untraced"), PROXY: instanceName("bench-telemetry", "traced-1") } }],
+      extraWorkers: [
+        // The benchmark client's targets: "sidecar" is the traced service, "direct" the untraced one, "proxy" the traced-ae one.
+        { name: "bench-client", script: "bench-client", serviceBindings: { SIDECAR: sidecarName("traced"), DIRECT: sidecarName("untraced"), PROXY: "traced-ae-sidecar" } },
+        // traced-ae's sidecar with an Analytics Engine binding instead of the store.
+        {
+          name: "traced-ae-sidecar",
+          script: "sidecar",
+          vars: { SERVICE_NAME: "traced-ae", MESH_NAME: "bench-telemetry", EDGEMESH_ADMIN_TOKEN: DEFAULT_ADMIN_TOKEN },
+          serviceBindings: { UPSTREAM_1: instanceName("bench-telemetry", "traced-ae-1") },
+          options: {
+            durableObjects: { MESH_CONTROL: { className: "MeshControl", scriptName: CONTROL_WORKER, useSQLite: true } },
+            analyticsEngineDatasets: { TELEMETRY: { dataset: REQUESTS_DATASET } },
+          },
+        },
+      ],
     },
   });
   try {
     const pid = [...workerdPids()].find((p) => !before.has(p));
     if (pid === undefined) throw new Error("cannot find the benchmark's workerd process in /proc");
     const endpoint = { endpoints: [{ id: "u", binding: "UPSTREAM_1" }] };
-    const applied = await mesh.applyPolicy({ mesh: "bench-telemetry", services: { traced: endpoint, untraced: { ...endpoint, telemetry: { enabled: false } } } });
+    const applied = await mesh.applyPolicy({ mesh: "bench-telemetry", services: { traced: endpoint, "traced-ae": endpoint, untraced: { ...endpoint, telemetry: { enabled: false } } } });
     if (applied.status !== 201) throw new Error(`policy refused: ${await applied.text()}`);
     const client = await mesh.mf.getWorker("bench-client");
-    const run = async (target: "sidecar" | "direct", requests: number) => {
+    const run = async (target: "sidecar" | "direct" | "proxy", requests: number) => {
       const cpuBefore = cpuNs(pid);
       const res = await client.fetch(`http://bench/run?target=${target}&requests=${requests}&concurrency=${CONCURRENCY}`);
       const body = (await res.json()) as { wallMs: number; failures: number };
@@ -88,18 +110,21 @@ export async function measureTelemetryOverhead(log: (line: string) => void = con
       return { rps: requests / (body.wallMs / 1000), cpuUsPerRequest: cpu / 1000 / requests };
     };
     // Warm both: JIT, snapshots, the store's first batches.
-    await run("sidecar", 3000);
-    await run("direct", 3000);
+    const targets = { on: "sidecar", off: "direct", ae: "proxy" } as const;
+    for (const target of Object.values(targets)) await run(target, 3000);
 
     const on = { rps: [] as number[], cpu: [] as number[] };
     const off = { rps: [] as number[], cpu: [] as number[] };
+    const ae = { rps: [] as number[], cpu: [] as number[] };
+    const series = { on, off, ae };
+    const sides = Object.keys(targets) as (keyof typeof targets)[];
     for (let round = 0; round < ROUNDS; round++) {
-      // Alternate which goes first so drift does not favour one side.
-      for (const traced of round % 2 === 0 ? [true, false] : [false, true]) {
-        const r = await run(traced ? "sidecar" : "direct", REQUESTS);
-        const into = traced ? on : off;
-        into.rps.push(r.rps);
-        into.cpu.push(r.cpuUsPerRequest);
+      // Rotate which goes first so drift does not favour one side.
+      for (let i = 0; i < sides.length; i++) {
+        const side = sides[(i + round) % sides.length]!;
+        const r = await run(targets[side], REQUESTS);
+        series[side].rps.push(r.rps);
+        series[side].cpu.push(r.cpuUsPerRequest);
       }
     }
     const median = (xs: number[]) => percentile(xs, 50);
@@ -117,6 +142,10 @@ export async function measureTelemetryOverhead(log: (line: string) => void = con
       telemetry_on_cpu_us_per_request: r3(median(on.cpu)),
       telemetry_off_cpu_us_per_request: r3(median(off.cpu)),
       telemetry_added_cpu_us_per_request: r3(median(cpuAdded)),
+      telemetry_ae_throughput_ratio: r3(median(ae.rps.map((x, i) => x / off.rps[i]!))),
+      telemetry_ae_throughput_ratio_per_round: ae.rps.map((x, i) => r3(x / off.rps[i]!)),
+      telemetry_ae_rps: Math.round(median(ae.rps)),
+      telemetry_ae_added_cpu_us_per_request: r3(median(ae.cpu.map((x, i) => x - off.cpu[i]!))),
       telemetry_sink: status.sink,
       telemetry_rows_written: status.written,
       telemetry_rows_dropped: Object.values(status.dropped).reduce((a, b) => a + b, 0),
@@ -126,7 +155,8 @@ export async function measureTelemetryOverhead(log: (line: string) => void = con
     log(`  req/s          on ${result.telemetry_on_rps}  off ${result.telemetry_off_rps}  ratio x${result.telemetry_throughput_ratio} (per round: ${result.telemetry_throughput_ratio_per_round.join(", ")})`);
     log(`  CPU us/request on ${result.telemetry_on_cpu_us_per_request}  off ${result.telemetry_off_cpu_us_per_request}  added ${result.telemetry_added_cpu_us_per_request} (workerd process, all threads)`);
     log(`  rows written ${result.telemetry_rows_written}, dropped ${result.telemetry_rows_dropped}`);
-    log(`  target: telemetry costs <= 5% of throughput: ${result.telemetry_throughput_ratio >= 0.95 ? "met" : "NOT met"}`);
+    log(`  Analytics Engine sink (production): req/s ${result.telemetry_ae_rps}, ratio x${result.telemetry_ae_throughput_ratio} (per round: ${result.telemetry_ae_throughput_ratio_per_round.join(", ")}), CPU added ${result.telemetry_ae_added_cpu_us_per_request} us/request`);
+    log(`  target: telemetry costs <= 5% of throughput: local store ${result.telemetry_throughput_ratio >= 0.95 ? "met" : "NOT met"}, Analytics Engine ${result.telemetry_ae_throughput_ratio >= 0.95 ? "met" : "NOT met"}`);
     return result;
   } finally {
     await mesh.dispose();

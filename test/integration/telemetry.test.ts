@@ -197,7 +197,7 @@ describe("a misbehaving telemetry sink", () => {
           services: { flaky: [{ id: "flaky-1", binding: "FLAKY_1", script: "test-flaky" }] },
           extraWorkers: [
             { name: "loadgen", script: "test-load-client", serviceBindings: { SIDECAR: { name: sidecarName("flaky"), props: { caller: "loadgen" } } } },
-            { name: "broken-store", script: "test-broken-telemetry-store", vars: { MODE: mode }, serviceBindings: {}, durableObjects: { STORE: { className: "BrokenTelemetryStore", useSQLite: true } } },
+            { name: "broken-store", script: "test-broken-telemetry-store", vars: { MODE: mode }, serviceBindings: {}, options: { durableObjects: { STORE: { className: "BrokenTelemetryStore", useSQLite: true } } } },
           ],
         },
         sidecarTelemetryStore: { className: "BrokenTelemetryStore", scriptName: "broken-store" },
