@@ -2,6 +2,7 @@
 // telemetry store, and golden metrics (JSON, Prometheus, CLI) show the right edges, counts and
 // success rates; caller identity comes only from the binding's props; sampling keeps answers right.
 import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -172,6 +173,18 @@ describe("telemetry through the local mesh", () => {
     expect(((await window.json()) as { error: string }).error).toMatch(/30s, 1m, 2h, 7d/);
     const empty = await mesh.admin("/v1/analytics/sql", { method: "POST", body: "" });
     expect(empty.status).toBe(400);
+  });
+
+  it("runs every example query of docs/telemetry.md unchanged on the local store", async () => {
+    await load("prober", "requests=3&concurrency=1&path=/docs");
+    const doc = await readFile(path.join(ROOT, "docs/telemetry.md"), "utf8");
+    const queries = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(queries.length).toBeGreaterThanOrEqual(4);
+    for (const query of queries) {
+      const answer = await sql(query);
+      expect(answer.status, `${query}\n${JSON.stringify(answer.body)}`).toBe(200);
+      expect(Array.isArray(answer.body.data)).toBe(true);
+    }
   });
 
   it("shows the edges in `edgemesh stat`, as a table and as JSON", async () => {
