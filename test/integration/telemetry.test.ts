@@ -8,7 +8,9 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../scripts/build.ts";
 import { BOOKINFO, sidecarName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
-import { bookinfoPolicy, sidecar, sleep } from "../helpers.ts";
+import { REQUESTS_DATASET } from "../../analytics/request-layout.ts";
+import { goldenMetricsSql, parseWindow, type MetricWindow } from "../../workers/control/golden-metrics.ts";
+import { bookinfoPolicy, nodeServer, sidecar, sleep } from "../helpers.ts";
 
 const TOPOLOGY: Topology = {
   mesh: "bookinfo",
@@ -243,4 +245,68 @@ describe("a misbehaving telemetry sink", () => {
       }
     });
   }
+});
+
+describe("the edge query path", () => {
+  it("sends the same query text to Analytics Engine's SQL API with the token, and answers from it", async () => {
+    const received: { method: string; url: string; authorization: string; body: string }[] = [];
+    const golden = { meta: [{ name: "source", type: "String" }], rows: 1, data: [{ source: "productpage", destination: "reviews", requests: "120", successes: "90", retries: 3, sheds: "0", p50_ms: 4, p95_ms: 9, p99_ms: 12 }] };
+    const plain = { meta: [{ name: "n", type: "UInt64" }], rows: 1, data: [{ n: "42" }] };
+    const api = await nodeServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      req.on("end", () => {
+        received.push({ method: req.method ?? "", url: req.url ?? "", authorization: req.headers.authorization ?? "", body });
+        if (body.includes("boom")) {
+          // An upstream failure whose text echoes the token: it must not reach the operator.
+          res.writeHead(500, { "content-type": "text/plain" }).end("internal failure near Bearer edge-secret-token");
+          return;
+        }
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body.includes("AS requests") ? golden : plain));
+      });
+    });
+    const edgy = await startMesh({
+      topology: { mesh: "edgy", services: { flaky: [{ id: "flaky-1", binding: "FLAKY_1", script: "test-flaky" }] } },
+      controlVars: { EDGEMESH_ANALYTICS_ACCOUNT_ID: "acct-123", EDGEMESH_ANALYTICS_API_TOKEN: "edge-secret-token", EDGEMESH_ANALYTICS_SQL_API_URL: `${api.url}/client/v4` },
+    });
+    try {
+      const query = "SELECT count() AS n FROM edgemesh_requests FORMAT JSON";
+      const res = await edgy.admin("/v1/analytics/sql", { method: "POST", body: query });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-edgemesh-analytics-source")).toBe("edge");
+      expect(await res.json()).toEqual(plain);
+      expect(received).toEqual([{ method: "POST", url: "/client/v4/accounts/acct-123/analytics_engine/sql", authorization: "Bearer edge-secret-token", body: query }]);
+
+      // Golden metrics go to the edge with exactly the text they run locally.
+      const edges = await edgy.admin("/v1/metrics/edges?window=5m");
+      expect(edges.status).toBe(200);
+      const body = (await edges.json()) as { source: string; edges: Golden[] };
+      expect(body.source).toBe("edge");
+      expect(body.edges[0]).toMatchObject({ labels: { source: "productpage", destination: "reviews" }, requests: 120, successRate: 0.75, retries: 3, latencyMs: { p99: 12 } });
+      expect(received.at(-1)!.body).toBe(goldenMetricsSql("edges", "edgy", parseWindow("5m") as MetricWindow, REQUESTS_DATASET));
+
+      // ?source=local answers from the store, without a call to the API.
+      const calls = received.length;
+      const local = await edgy.admin("/v1/analytics/sql?source=local", { method: "POST", body: query });
+      expect(local.status).toBe(200);
+      expect(local.headers.get("x-edgemesh-analytics-source")).toBe("local");
+      expect(received).toHaveLength(calls);
+
+      // SQL outside the dialect is refused before it leaves, naming the construct.
+      const refused = await edgy.admin("/v1/analytics/sql", { method: "POST", body: "SELECT n FROM a JOIN b ON a.x = b.x" });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { construct: string }).construct).toMatch(/JOIN/i);
+      expect(received).toHaveLength(calls);
+
+      // A failing API is a 502 that never carries the token.
+      const failed = await edgy.admin("/v1/analytics/sql", { method: "POST", body: "SELECT 'boom' AS x FROM edgemesh_requests" });
+      expect(failed.status).toBe(502);
+      const failure = await failed.text();
+      expect(failure).not.toContain("edge-secret-token");
+      expect(failure).toMatch(/HTTP 500/);
+    } finally {
+      await edgy.dispose();
+      await api.close();
+    }
+  });
 });
