@@ -19,7 +19,7 @@ function storeEnv(behaviour: "ok" | "fail" | "stall", vars: Partial<TelemetryEnv
       batches.push(rows);
       if (behaviour === "fail") throw new Error("store exploded");
       if (behaviour === "stall") await new Promise(() => {});
-      return { ingested: rows.length };
+      return { stored: rows.length - 1, dropped: 1 };
     },
   };
   const ns = { idFromName: (name: string) => (names.push(name), name), get: () => store };
@@ -47,7 +47,9 @@ describe("store sink", () => {
     expect(batches[0]!.map((r) => r.doubles[2])).toEqual([0, 1, 2]);
     expect(batches[0]![0]).toMatchObject({ dataset: "edgemesh_requests", sampleInterval: 1, index1: "api" });
     expect(names).toEqual(["edgemesh_requests"]);
-    expect(state.counters.written).toBe(3);
+    // The store kept two of the three: the third is counted as refused, not as written.
+    expect(state.counters.written).toBe(2);
+    expect(state.counters.dropped.storeRefused).toBe(1);
   });
 
   it("sends what waited by age when traffic stops, never per request", async () => {

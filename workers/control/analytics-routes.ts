@@ -5,43 +5,35 @@
 // Queries run on the local telemetry store, or at the edge through Analytics Engine's SQL API when
 // an account id and API token are configured; the same query text in both places.
 import { Hono, type Context } from "hono";
+import { edgeQueryConfig, queryEdge, type EdgeQueryEnv } from "../../analytics/edge-client.ts";
 import { REQUESTS_DATASET } from "../../analytics/request-layout.ts";
+import type { TelemetryStoreRpc } from "../../analytics/store-rpc.ts";
 import type { QueryResult } from "../../analytics/types.ts";
 import { requireAdminToken } from "./admin-auth.ts";
 import { goldenMetricsOf, goldenMetricsSql, METRIC_SCOPES, parseWindow, type MetricScope, type MetricWindow } from "./golden-metrics.ts";
 import { exposition } from "./prometheus.ts";
 
-export interface AnalyticsEnv {
+/** With EDGEMESH_ANALYTICS_ACCOUNT_ID and EDGEMESH_ANALYTICS_API_TOKEN (secrets) queries go to the edge. */
+export interface AnalyticsEnv extends EdgeQueryEnv {
   EDGEMESH_ADMIN_TOKEN: string;
   MESH_NAME: string;
-  /** The local telemetry store (one per dataset). */
+  /** The local telemetry store, one object per dataset (the sidecars' TELEMETRY_STORE is the same). */
   TELEMETRY_STORE?: DurableObjectNamespace;
   /** The dataset the sidecars write to (default edgemesh_requests). */
   TELEMETRY_DATASET?: string;
-  /** With CF_ANALYTICS_API_TOKEN: queries go to Analytics Engine's SQL API of this account. */
-  CF_ACCOUNT_ID?: string;
-  /** A secret: an API token with Account Analytics Read. Never logged, never echoed. */
-  CF_ANALYTICS_API_TOKEN?: string;
-  /** Base URL of the Cloudflare API (default https://api.cloudflare.com/client/v4); tests point it at a local server. */
-  CF_API_BASE_URL?: string;
-}
-
-/** The telemetry store's query RPC as the control Worker uses it. */
-interface TelemetryStoreQuery {
-  query(sql: string): Promise<{ ok: true; result: QueryResult } | { ok: false; status: number; error: string; construct?: string }>;
 }
 
 type Env = { Bindings: AnalyticsEnv };
 type Ctx = Context<Env>;
 
 export type QuerySource = "local" | "edge";
-type Answer = { ok: true; source: QuerySource; result: QueryResult } | { ok: false; status: 400 | 413 | 502 | 503; body: Record<string, unknown> };
+type Answer = { ok: true; source: QuerySource; result: QueryResult } | { ok: false; status: 400 | 502 | 503 | 504; body: Record<string, unknown> };
 
 /** Longest SQL text accepted. */
 export const MAX_SQL_BYTES = 64 * 1024;
 const MESH_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-const edgeConfigured = (env: AnalyticsEnv) => Boolean(env.CF_ACCOUNT_ID && env.CF_ANALYTICS_API_TOKEN);
+const edgeConfigured = (env: AnalyticsEnv) => edgeQueryConfig(env) !== null;
 
 /** ?source=local|edge; without it the edge when configured, else the local store. */
 function sourceOf(c: Ctx): QuerySource | { error: string } {
@@ -53,21 +45,21 @@ function sourceOf(c: Ctx): QuerySource | { error: string } {
 
 async function runQuery(env: AnalyticsEnv, sql: string, source: QuerySource): Promise<Answer> {
   if (source === "edge") {
-    if (!edgeConfigured(env)) {
-      return { ok: false, status: 503, body: { error: "edge queries need CF_ACCOUNT_ID and CF_ANALYTICS_API_TOKEN on the control Worker (wrangler secret put CF_ANALYTICS_API_TOKEN)" } };
+    const config = edgeQueryConfig(env);
+    if (!config) {
+      return { ok: false, status: 503, body: { error: "edge queries need the secrets EDGEMESH_ANALYTICS_ACCOUNT_ID and EDGEMESH_ANALYTICS_API_TOKEN on the control Worker (wrangler secret put …)" } };
     }
-    return edgeQuery(env, sql);
+    const answer = await queryEdge(sql, config);
+    if (answer.ok) return { ok: true, source: "edge", result: answer.result };
+    const { ok: _ok, status, ...body } = answer;
+    return { ok: false, status, body };
   }
   const ns = env.TELEMETRY_STORE;
   if (!ns) return { ok: false, status: 503, body: { error: "this control Worker has no TELEMETRY_STORE binding, so there is nothing to query locally" } };
-  const store = ns.get(ns.idFromName(env.TELEMETRY_DATASET || REQUESTS_DATASET)) as unknown as TelemetryStoreQuery;
+  const store = ns.get(ns.idFromName(env.TELEMETRY_DATASET || REQUESTS_DATASET)) as unknown as Pick<TelemetryStoreRpc, "query">;
   const answer = await store.query(sql);
   if (answer.ok) return { ok: true, source: "local", result: answer.result };
-  return { ok: false, status: 400, body: { error: answer.error, ...(answer.construct ? { construct: answer.construct } : {}) } };
-}
-
-async function edgeQuery(env: AnalyticsEnv, sql: string): Promise<Answer> {
-  throw new Error(`edge query not wired yet: ${env.CF_API_BASE_URL} ${sql.length}`);
+  return { ok: false, status: 400, body: { error: answer.error, construct: answer.construct } };
 }
 
 function refuse(c: Ctx, answer: Extract<Answer, { ok: false }>): Response {

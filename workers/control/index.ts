@@ -9,6 +9,7 @@ import { requireAdminToken } from "./admin-auth.ts";
 import { analyticsRoutes, type AnalyticsEnv } from "./analytics-routes.ts";
 
 export { MeshControl } from "../../durable/mesh-control.ts";
+export { TelemetryStore } from "../../durable/telemetry-store.ts";
 
 export interface ControlEnv extends AnalyticsEnv {
   MESH_CONTROL: DurableObjectNamespace<MeshControl>;

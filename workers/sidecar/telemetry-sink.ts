@@ -5,12 +5,8 @@
 // RPC when the buffer holds a batch or its oldest row is old enough, in the background
 // (ctx.waitUntil). A failing, slow or stalled sink costs rows, counted here, never a request.
 import type { AnalyticsRow, DataPoint } from "../../analytics/types.ts";
+import type { TelemetryStoreRpc } from "../../analytics/store-rpc.ts";
 import { REQUESTS_DATASET, toDataPoint, type RequestRecord } from "../../analytics/request-layout.ts";
-
-/** The telemetry store's RPC as the sidecar uses it (types only; the class lives in durable/). */
-export interface TelemetryStoreRpc {
-  ingest(rows: AnalyticsRow[]): Promise<unknown>;
-}
 
 export interface TelemetryEnv {
   /** Analytics Engine dataset binding (production). */
@@ -62,10 +58,10 @@ export interface SinkCounters {
   recorded: number;
   /** Requests the sampling left out. */
   sampledOut: number;
-  /** Rows handed to Analytics Engine or acknowledged by the store. */
+  /** Rows handed to Analytics Engine or stored by the store. */
   written: number;
-  /** Rows lost, by why. */
-  dropped: { bufferFull: number; sinkFailed: number; sinkTimeout: number; noSink: number };
+  /** Rows lost, by why (storeRefused: the store answered but did not keep them, e.g. past its limits). */
+  dropped: { bufferFull: number; sinkFailed: number; sinkTimeout: number; noSink: number; storeRefused: number };
   flushes: number;
   failedFlushes: number;
   lastError: string;
@@ -81,7 +77,7 @@ export interface SinkState {
 
 export function newSinkState(): SinkState {
   return {
-    counters: { recorded: 0, sampledOut: 0, written: 0, dropped: { bufferFull: 0, sinkFailed: 0, sinkTimeout: 0, noSink: 0 }, flushes: 0, failedFlushes: 0, lastError: "", lastErrorAtMs: 0 },
+    counters: { recorded: 0, sampledOut: 0, written: 0, dropped: { bufferFull: 0, sinkFailed: 0, sinkTimeout: 0, noSink: 0, storeRefused: 0 }, flushes: 0, failedFlushes: 0, lastError: "", lastErrorAtMs: 0 },
     buffer: [],
     inFlight: 0,
     flushScheduled: false,
@@ -149,13 +145,15 @@ export function flush(state: SinkState, config: SinkConfig, env: TelemetryEnv, c
   state.counters.flushes++;
   let settled = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const settle = (outcome: "ok" | "failed" | "timeout", err?: unknown) => {
+  const settle = (outcome: "ok" | "failed" | "timeout", err?: unknown, stored = 0) => {
     if (settled) return;
     settled = true;
     clearTimeout(timer);
     state.inFlight--;
-    if (outcome === "ok") state.counters.written += batch.length;
-    else {
+    if (outcome === "ok") {
+      state.counters.written += stored;
+      state.counters.dropped.storeRefused += batch.length - stored;
+    } else {
       state.counters.failedFlushes++;
       if (outcome === "timeout") state.counters.dropped.sinkTimeout += batch.length;
       else state.counters.dropped.sinkFailed += batch.length;
@@ -167,8 +165,8 @@ export function flush(state: SinkState, config: SinkConfig, env: TelemetryEnv, c
   const sent = (async () => {
     const ns = env.TELEMETRY_STORE!;
     // A stub is made inside the request that uses it, never kept across requests.
-    const store = ns.get(ns.idFromName(config.dataset)) as unknown as TelemetryStoreRpc;
-    await store.ingest(batch);
+    const store = ns.get(ns.idFromName(config.dataset)) as unknown as Pick<TelemetryStoreRpc, "ingest">;
+    return (await store.ingest(batch)).stored;
   })();
   const timedOut = new Promise<void>((resolve) => {
     timer = setTimeout(() => {
@@ -176,7 +174,7 @@ export function flush(state: SinkState, config: SinkConfig, env: TelemetryEnv, c
       resolve();
     }, config.flushTimeoutMs);
   });
-  ctx.waitUntil(Promise.race([sent.then(() => settle("ok"), (err: unknown) => settle("failed", err)), timedOut]));
+  ctx.waitUntil(Promise.race([sent.then((stored) => settle("ok", undefined, stored), (err: unknown) => settle("failed", err)), timedOut]));
 }
 
 /** What GET /__edgemesh/telemetry shows. */
