@@ -14,8 +14,8 @@ import { CONTROL_WORKER, DEFAULT_ADMIN_TOKEN, instanceName, sidecarName, startMe
 import { REQUESTS_DATASET, toDataPoint } from "../../analytics/request-layout.ts";
 import { outcomeOf, recordOf, startTrace } from "../../workers/sidecar/telemetry.ts";
 
-const ROUNDS = Number(process.env.BENCH_TELEMETRY_ROUNDS ?? 8);
-const REQUESTS = Number(process.env.BENCH_TELEMETRY_REQUESTS ?? 10_000);
+const ROUNDS = Number(process.env.BENCH_TELEMETRY_ROUNDS ?? 20);
+const REQUESTS = Number(process.env.BENCH_TELEMETRY_REQUESTS ?? 5_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 
 /** workerd processes that are children of this one. */
