@@ -1,5 +1,5 @@
-// `edgemesh import <file…> [--base policy.json] [--mesh name] [--out file] [--json]`: translates
-// Istio, SMI and Gateway API manifests (YAML or JSON, several documents per file; "-" reads
+// `edgemesh import <file…> [--base policy.json] [--mesh name] [--service-account sa=name…]
+// [--out file] [--json]`: translates Istio, SMI and Gateway API manifests (YAML or JSON, several documents per file; "-" reads
 // stdin) into an edgemesh policy document. The document goes to stdout (or --out); what was
 // imported, every ignored field with its path and reason, warnings and errors go to stderr.
 // --json prints the whole answer ({document, ignored, errors, warnings, imported}) to stdout.
@@ -12,14 +12,18 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { importManifests, type ImportResult, type ImportSource } from "../policies/import/index.ts";
 
-export const IMPORT_USAGE = `usage: edgemesh import <file…> [--base policy.json] [--mesh name] [--out file] [--json]
+export const IMPORT_USAGE = `usage: edgemesh import <file…> [--base policy.json] [--mesh name] [--service-account sa=name…] [--out file] [--json]
 
   Translates Istio VirtualService/DestinationRule, SMI TrafficSplit/HTTPRouteGroup/TrafficTarget
-  and Gateway API HTTPRoute (mesh form) into an edgemesh policy document. Files are YAML or JSON
-  with one or more documents; "-" reads stdin.
+  and Gateway API HTTPRoute and GRPCRoute (mesh form) into an edgemesh policy document. Files are
+  YAML or JSON with one or more documents; "-" reads stdin.
   --base F   merge into this policy document (its endpoints, subsets and settings are kept;
              the services the manifests route get the imported routes)
   --mesh N   the mesh name (default: the base document's; required without --base)
+  --service-account [NS/]SA=NAME
+             the mesh caller a Kubernetes ServiceAccount of SMI access stands for: a service,
+             or an identity (declared in access.identities); repeatable. Default: the service
+             or declared identity named like the ServiceAccount
   --out F    write the document to F instead of stdout
   --json     print {document, ignored, errors, warnings, imported} as JSON on stdout`;
 
@@ -47,15 +51,22 @@ interface ImportArgs {
   files: string[];
   base?: string;
   mesh?: string;
+  serviceAccounts: Record<string, string>;
   out?: string;
   json: boolean;
 }
 
 function parseArgs(args: string[]): ImportArgs | string {
-  const out: ImportArgs = { files: [], json: false };
+  const out: ImportArgs = { files: [], json: false, serviceAccounts: {} };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === "--json") out.json = true;
+    else if (arg === "--service-account") {
+      const value = args[++i];
+      const eq = value?.indexOf("=") ?? -1;
+      if (value === undefined || eq <= 0 || eq === value.length - 1) return "--service-account needs [namespace/]serviceaccount=name, e.g. monitoring/prometheus=prometheus";
+      out.serviceAccounts[value.slice(0, eq)] = value.slice(eq + 1);
+    }
     else if (arg === "--base" || arg === "--mesh" || arg === "--out") {
       const value = args[++i];
       if (value === undefined || value.startsWith("--")) return `${arg} needs a value`;
@@ -114,7 +125,7 @@ export async function runImportCommand(args: string[], io: ImportIo = nodeIo): P
     io.stderr(`edgemesh import: give --mesh <name> or --base <policy.json> (the document needs a mesh name)\n`);
     return 2;
   }
-  const result = importManifests(sources, { base, ...(parsed.mesh !== undefined ? { mesh: parsed.mesh } : {}) });
+  const result = importManifests(sources, { base, serviceAccounts: parsed.serviceAccounts, ...(parsed.mesh !== undefined ? { mesh: parsed.mesh } : {}) });
   const documentText = JSON.stringify(result.document, null, 2) + "\n";
   if (parsed.json) io.stdout(JSON.stringify(result, null, 2) + "\n");
   else if (parsed.out === undefined) io.stdout(documentText);

@@ -1,14 +1,18 @@
 // The importers' entry: reads YAML or JSON (several documents per source, Kubernetes `List`s
-// too), translates Istio, SMI and Gateway API resources, merges what they contribute into the
-// base document, validates the result, and lists every field it did not translate. Pure: no I/O.
+// too), translates Istio, SMI and Gateway API resources, merges what they contribute (routes,
+// subsets, settings, access rules) into the base document, validates the result, and lists every
+// field it did not translate. Pure: no I/O.
 import { parseAllDocuments } from "yaml";
 import { validatePolicy, type PolicyDocumentInput } from "../schema.ts";
 import { PORT_REASON } from "./common.ts";
-import { GATEWAY_GROUP, GATEWAY_VERSIONS, placeGatewayRoutes, translateHTTPRoute, type GatewayRoutes } from "./gateway.ts";
+import { compareByPrecedence, GATEWAY_GROUP, GATEWAY_VERSIONS, translateHTTPRoute, type GatewayRoutes } from "./gateway.ts";
+import { placeRankedRoutes } from "./gateway-api.ts";
+import { compareGrpcPrecedence, GRPC_ROUTE_VERSIONS, translateGRPCRoute, type GrpcRoutes } from "./grpcroute.ts";
 import { ISTIO_GROUP, ISTIO_VERSIONS, translateDestinationRule, translateVirtualService } from "./istio.ts";
 import { policyName, uniqueName } from "./kube.ts";
 import { Manifest } from "./manifest.ts";
-import { ImportPlan, type PlannedRoute, type ServicePlan } from "./plan.ts";
+import { ImportPlan, type PlannedAccessRule, type PlannedRoute, type ServicePlan } from "./plan.ts";
+import { checkServiceAccountMap } from "./service-accounts.ts";
 import { SMI_ACCESS_GROUP, SMI_PASSIVE_REASONS, SMI_SPECS_GROUP, SMI_SPLIT_GROUP, translateTrafficSplit, translateTrafficTarget, type RouteGroups } from "./smi.ts";
 import type { IgnoredField, ImportError, ImportOptions, ImportResult, ImportSource, ImportWarning } from "./types.ts";
 
@@ -29,9 +33,8 @@ const NOT_IMPORTED: Record<string, string> = {
   WorkloadGroup: "endpoints come from the policy or from registration (edgemesh register)",
   ProxyConfig: "proxy settings have no edgemesh equivalent",
   PeerAuthentication: "transport security is the platform's (service bindings, HTTPS origins)",
-  AuthorizationPolicy: "access rules are not imported yet (the policy schema has no access section)",
+  AuthorizationPolicy: "Istio authorization is not imported: write it as the policy's access rules (allow and deny by caller, method, path and headers), or import SMI TrafficTargets",
   RequestAuthentication: "end-user authentication is not part of edgemesh's routing policy",
-  GRPCRoute: "gRPC needs HTTP/2 and trailers, which a Worker cannot pass",
   TCPRoute: "layer-4 routes are not imported: edgemesh routes HTTP",
   TLSRoute: "layer-4 routes are not imported: edgemesh routes HTTP",
   UDPRoute: "layer-4 routes are not imported: edgemesh routes HTTP",
@@ -92,8 +95,13 @@ function groupAndVersion(apiVersion: string): [string, string] {
   return slash < 0 ? ["", apiVersion] : [apiVersion.slice(0, slash), apiVersion.slice(slash + 1)];
 }
 
-/** Kinds we translate in some versions of their group: another version is named as unsupported. */
-const VERSIONED_KINDS = new Set([`${ISTIO_GROUP} VirtualService`, `${ISTIO_GROUP} DestinationRule`, `${GATEWAY_GROUP} HTTPRoute`]);
+/** Kinds we translate in some versions of their group, with those versions: another version is named as unsupported. */
+const VERSIONED_KINDS = new Map([
+  [`${ISTIO_GROUP} VirtualService`, ISTIO_VERSIONS],
+  [`${ISTIO_GROUP} DestinationRule`, ISTIO_VERSIONS],
+  [`${GATEWAY_GROUP} HTTPRoute`, GATEWAY_VERSIONS],
+  [`${GATEWAY_GROUP} GRPCRoute`, GRPC_ROUTE_VERSIONS],
+]);
 
 const SERVICE_SELECTOR_ONLY = "only a Service's selector is read (it becomes the subset of a backend)";
 
@@ -117,8 +125,31 @@ function selectsAny(svc: Record<string, unknown>, selector: Record<string, strin
   });
 }
 
-/** Merges one service's contributions into its (base) entry; returns each route's origin by index. */
-function mergeService(name: string, svc: Record<string, unknown>, plan: ServicePlan, warnings: ImportWarning[]): PlannedRoute[] {
+/** Origins of what the import wrote into a service, by index, to name them in validation errors. */
+interface ServiceOrigins {
+  routes: PlannedRoute[];
+  allow: PlannedAccessRule[];
+}
+
+/**
+ * The service's access with the imported allow rules in place of the base's, and strict, so that
+ * it admits only what they allow (SMI TrafficTarget); the base's deny rules and other settings stay.
+ */
+function mergeAccess(name: string, svc: Record<string, unknown>, access: NonNullable<ServicePlan["access"]>, warnings: ImportWarning[]): void {
+  const current = isObject(svc.access) ? { ...svc.access } : {};
+  const before = Array.isArray(current.allow) ? current.allow.length : 0;
+  const resources = access.from.map((m) => m.resource).join(", ");
+  if (before > 0) warnings.push({ message: `the ${before} access allow rule(s) service "${name}" had in the base document are replaced by the imported ones (${resources})` });
+  warnings.push({ message: `service "${name}" now admits only the calls its TrafficTargets allow (${access.allow.length} allow rule(s), access.mode strict): every other caller gets 403, as in SMI` });
+  const taken = new Set<string>();
+  for (const rule of Array.isArray(current.deny) ? current.deny : []) if (isObject(rule) && typeof rule.name === "string") taken.add(rule.name);
+  current.allow = access.allow.map((p) => ({ ...p.rule, name: uniqueName(policyName(p.rule.name ?? "allow"), taken) }));
+  current.mode = "strict";
+  svc.access = current;
+}
+
+/** Merges one service's contributions into its (base) entry; returns where its routes and allow rules came from. */
+function mergeService(name: string, svc: Record<string, unknown>, plan: ServicePlan, warnings: ImportWarning[]): ServiceOrigins {
   if (!hasEndpoints(svc)) {
     warnings.push({ message: `service "${name}" has no endpoints in the base document: add them (with the labels its subsets select) or register instances; until then its requests are answered 503 no-endpoint` });
   }
@@ -150,10 +181,12 @@ function mergeService(name: string, svc: Record<string, unknown>, plan: ServiceP
     svc.loadBalancer = { ...current, ...loadBalancer };
   }
   Object.assign(svc, others);
-  return planned;
+  if (plan.access) mergeAccess(name, svc, plan.access, warnings);
+  return { routes: planned, allow: plan.access?.allow ?? [] };
 }
 
-const ROUTE_PATH = /^\$\.services(?:\.([a-z0-9-]+)|\["([^"]+)"\])\.routes\[(\d+)\]/;
+/** A validation error's path into a route or an access allow rule of a service. */
+const ORIGIN_PATH = /^\$\.services(?:\.([a-z0-9-]+)|\["([^"]+)"\])\.(routes|access\.allow)\[(\d+)\]/;
 
 function dedupe<T>(items: T[]): T[] {
   const seen = new Set<string>();
@@ -173,13 +206,18 @@ export function importManifests(sources: ImportSource[], options: ImportOptions 
   if (base !== undefined && !(isObject(base) && (base.services === undefined || isObject(base.services)))) {
     errors.push({ path: "$", message: "the base document is not a policy document (an object with mesh and services)" });
   }
+  const serviceAccounts = options.serviceAccounts ?? {};
+  errors.push(...checkServiceAccountMap(serviceAccounts));
   const plan = new ImportPlan(base);
   const groups: RouteGroups = { byName: new Map(), referenced: new Set() };
   const gatewayRoutes: GatewayRoutes = new Map();
+  const grpcRoutes: GrpcRoutes = new Map();
   const translated = new Set<Manifest>();
 
-  // Resources others refer to first (subsets, selectors, route groups), then the routes.
+  // Resources others refer to first (subsets, selectors, route groups), then the routes, then
+  // access (its destinations and sources must be services the routes may have introduced).
   const later: [Manifest, () => void][] = [];
+  const access: [Manifest, () => void][] = [];
   for (const m of manifests) {
     const [group, version] = groupAndVersion(m.apiVersion);
     const supported = (g: string, versions?: string[]) => group === g && (versions === undefined || versions.includes(version));
@@ -197,23 +235,27 @@ export function importManifests(sources: ImportSource[], options: ImportOptions 
       later.push([m, () => translateVirtualService(m, plan)]);
     } else if (m.kind === "HTTPRoute" && supported(GATEWAY_GROUP, GATEWAY_VERSIONS)) {
       later.push([m, () => translateHTTPRoute(m, plan, gatewayRoutes)]);
+    } else if (m.kind === "GRPCRoute" && supported(GATEWAY_GROUP, GRPC_ROUTE_VERSIONS)) {
+      later.push([m, () => translateGRPCRoute(m, plan, grpcRoutes)]);
     } else if (m.kind === "TrafficSplit" && supported(SMI_SPLIT_GROUP)) {
       later.push([m, () => translateTrafficSplit(m, plan, groups)]);
     } else if (m.kind === "TrafficTarget" && supported(SMI_ACCESS_GROUP)) {
-      later.push([m, () => translateTrafficTarget(m, groups)]);
+      access.push([m, () => translateTrafficTarget(m, plan, groups, serviceAccounts)]);
     } else if (m.kind === "HTTPRouteGroup" && supported(SMI_SPECS_GROUP)) {
       groups.byName.set(m.name, m);
     } else if (VERSIONED_KINDS.has(`${group} ${m.kind}`)) {
-      m.ignoreAll(`${m.apiVersion} is not a version edgemesh reads; it reads ${group === ISTIO_GROUP ? ISTIO_VERSIONS.join(", ") : GATEWAY_VERSIONS.join(", ")}`);
+      m.ignoreAll(`${m.apiVersion} is not a version edgemesh reads; it reads ${VERSIONED_KINDS.get(`${group} ${m.kind}`)!.join(", ")}`);
     } else {
-      m.ignoreAll(`${m.kind} (${m.apiVersion}) is not imported: ${SMI_PASSIVE_REASONS[m.kind] ?? NOT_IMPORTED[m.kind] ?? "edgemesh imports Istio VirtualService and DestinationRule, SMI TrafficSplit, HTTPRouteGroup and TrafficTarget, Gateway API HTTPRoute, and Kubernetes Service selectors"}`);
+      m.ignoreAll(`${m.kind} (${m.apiVersion}) is not imported: ${SMI_PASSIVE_REASONS[m.kind] ?? NOT_IMPORTED[m.kind] ?? "edgemesh imports Istio VirtualService and DestinationRule, SMI TrafficSplit, HTTPRouteGroup and TrafficTarget, Gateway API HTTPRoute and GRPCRoute, and Kubernetes Service selectors"}`);
     }
   }
-  for (const [m, translate] of later) {
+  for (const [m, translate] of [...later, ...access]) {
     translate();
-    if (m.kind !== "TrafficTarget") translated.add(m);
+    translated.add(m);
   }
-  placeGatewayRoutes(gatewayRoutes, plan);
+  // A GRPCRoute wins over an HTTPRoute on the same Service: its routes go first.
+  placeRankedRoutes(grpcRoutes, plan, compareGrpcPrecedence);
+  placeRankedRoutes(gatewayRoutes, plan, compareByPrecedence);
   for (const [name, m] of groups.byName) {
     if (groups.referenced.has(name)) translated.add(m);
     else m.ignoreAll(SMI_PASSIVE_REASONS.HTTPRouteGroup!);
@@ -229,10 +271,19 @@ export function importManifests(sources: ImportSource[], options: ImportOptions 
   document.mesh = mesh ?? "";
   const services: Record<string, Record<string, unknown>> = isObject(document.services) ? (document.services as Record<string, Record<string, unknown>>) : {};
   document.services = services;
-  const origins = new Map<string, PlannedRoute[]>();
+  const origins = new Map<string, ServiceOrigins>();
   for (const [name, servicePlan] of plan.services) {
     const svc = isObject(services[name]) ? services[name]! : (services[name] = {});
     origins.set(name, mergeService(name, svc, servicePlan, warnings));
+  }
+  if (plan.identities.size > 0) {
+    const meshAccess = isObject(document.access) ? { ...document.access } : {};
+    const declared = Array.isArray(meshAccess.identities) ? meshAccess.identities : [];
+    meshAccess.identities = [...declared, ...plan.identities];
+    document.access = meshAccess;
+  }
+  if ([...plan.services.values()].some((s) => s.access) && plan.baseAccessMode !== "strict") {
+    warnings.push({ message: "SMI denies every call no TrafficTarget allows, across the mesh; the import makes strict only the services TrafficTargets name. Set access.mode to \"strict\" in the policy to deny by default everywhere (services without allow rules then admit no one)" });
   }
 
   for (const m of manifests) {
@@ -243,8 +294,9 @@ export function importManifests(sources: ImportSource[], options: ImportOptions 
   if (!checked.ok) {
     for (const e of checked.errors) {
       if (mesh === undefined && e.path === "$.mesh") continue;
-      const at = ROUTE_PATH.exec(e.path);
-      const origin = at ? origins.get(at[1] ?? at[2]!)?.[Number(at[3])] : undefined;
+      const at = ORIGIN_PATH.exec(e.path);
+      const service = at ? origins.get(at[1] ?? at[2]!) : undefined;
+      const origin = at && service ? (at[3] === "routes" ? service.routes : service.allow)[Number(at[4])] : undefined;
       errors.push(origin ? { ...e, resource: origin.from.resource, source: origin.from.source } : e);
     }
   }

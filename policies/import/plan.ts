@@ -1,7 +1,8 @@
 // What the translators contribute, per mesh service, before it is merged into the base document:
-// routes (each with the resource it came from), subsets, and service-wide settings. The plan also
-// answers the questions every translator asks: which subset a Kubernetes backend Service is, and
-// which subsets and services exist.
+// routes (each with the resource it came from), subsets, service-wide settings and access allow
+// rules, plus the identities the document must declare. The plan also answers the questions every
+// translator asks: which subset a Kubernetes backend Service is, which subsets and services exist,
+// and which caller names the document knows.
 import { HeaderValue, ModifiedHeaderName } from "../filters.ts";
 import type { PolicyDocumentInput } from "../schema.ts";
 import type { Field, Manifest } from "./manifest.ts";
@@ -18,9 +19,15 @@ export type LoadBalancerInput = NonNullable<ServiceInput["loadBalancer"]>;
 export type CircuitBreakerInput = NonNullable<ServiceInput["circuitBreaker"]>;
 export type OutlierDetectionInput = NonNullable<ServiceInput["outlierDetection"]>;
 export type RetryBudgetInput = NonNullable<ServiceInput["retryBudget"]>;
+export type AccessRuleInput = NonNullable<NonNullable<ServiceInput["access"]>["allow"]>[number];
 
 export interface PlannedRoute {
   route: RouteInput;
+  from: Manifest;
+}
+
+export interface PlannedAccessRule {
+  rule: AccessRuleInput;
   from: Manifest;
 }
 
@@ -45,6 +52,11 @@ export interface ServicePlan {
   settings: ServiceSettings;
   /** `Kind/name` of the resources that set each setting, for conflict warnings. */
   settingsFrom: Map<keyof ServiceSettings, string>;
+  /**
+   * Allow rules replacing the service's, which then admits nothing else (strict): set when an
+   * access resource (an SMI TrafficTarget) names the service, even with no rule.
+   */
+  access?: { allow: PlannedAccessRule[]; from: Manifest[] };
 }
 
 /** A Kubernetes Service of the input: its selector picks the endpoints of a backend subset. */
@@ -66,9 +78,17 @@ const sameSelector = (a: Record<string, string>, b: Record<string, string>) =>
 export class ImportPlan {
   readonly services = new Map<string, ServicePlan>();
   readonly kubeServices = new Map<string, KubeService>();
+  /** Identities the import's access rules name that the base document does not declare. */
+  readonly identities = new Set<string>();
   private readonly baseServices: Record<string, BaseService> = {};
+  private readonly baseIdentities = new Set<string>();
+  /** The base document's mesh-wide access mode, as written (undefined: the default, permissive). */
+  readonly baseAccessMode: string | undefined;
 
   constructor(base: unknown) {
+    const access = isObject(base) && isObject(base.access) ? base.access : {};
+    if (Array.isArray(access.identities)) for (const id of access.identities) if (typeof id === "string") this.baseIdentities.add(id);
+    this.baseAccessMode = typeof access.mode === "string" ? access.mode : undefined;
     const services = isObject(base) && isObject(base.services) ? base.services : {};
     for (const [name, svc] of Object.entries(services)) {
       const s = isObject(svc) ? svc : {};
@@ -90,6 +110,24 @@ export class ImportPlan {
   /** Whether the service is known to the base document or to the imported resources. */
   knownService(name: string): boolean {
     return name in this.baseServices || this.services.has(name);
+  }
+
+  /** Whether the name is an identity the base declares or the import will declare. */
+  knownIdentity(name: string): boolean {
+    return this.baseIdentities.has(name) || this.identities.has(name);
+  }
+
+  /** Declares an identity (a caller that is not a service) unless the document already knows it. */
+  declareIdentity(name: string): void {
+    if (!this.knownService(name) && !this.baseIdentities.has(name)) this.identities.add(name);
+  }
+
+  /** Makes the service admit only what allow rules of the import admit (they are added with `allow`). */
+  restrictAccess(service: string, from: Manifest): NonNullable<ServicePlan["access"]> {
+    const plan = this.service(service);
+    plan.access ??= { allow: [], from: [] };
+    if (!plan.access.from.includes(from)) plan.access.from.push(from);
+    return plan.access;
   }
 
   /** The selector of a subset the import or the base document defines, if any. */

@@ -18,6 +18,12 @@ export interface ImportOptions {
   base?: unknown;
   /** The mesh name; defaults to the base document's. Required without a base. */
   mesh?: string;
+  /**
+   * Kubernetes ServiceAccounts (`namespace/name` or `name`) -> the mesh caller each stands for:
+   * a service, or an identity (then declared in `access.identities`). Without an entry a
+   * ServiceAccount stands for the service or declared identity of its own name.
+   */
+  serviceAccounts?: Record<string, string>;
 }
 
 /** Where in the input a field or problem is. */

@@ -1,6 +1,7 @@
 // POST /v1/import on the real runtime: the importer (and its YAML parser) inside the control
 // Worker, merged into the active policy, applied only when asked, and what it applies served by
-// the sidecar (an Istio direct response, a header route and a redirect).
+// the sidecar (an Istio direct response, a header route and a redirect; a GRPCRoute's method
+// route). SMI ServiceAccounts are mapped with ?serviceAccount=.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sidecarName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
 
@@ -55,6 +56,37 @@ spec:
   - name: default
     route: [{ destination: { host: web, subset: v1 } }]
     corsPolicy: { allowOrigins: [{ exact: "https://shop.example" }] }
+`;
+
+// Backends as Kubernetes Services: their selectors become the subsets, whatever the active policy has.
+const GRPC = `apiVersion: v1
+kind: Service
+metadata: { name: web-v1 }
+spec: { selector: { version: v1 }, ports: [{ port: 8080 }] }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web-v2 }
+spec: { selector: { version: v2 } }
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: { name: cart }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: web, port: 8080 }]
+  rules:
+  - matches: [{ method: { service: shop.v1.Cart, method: Checkout } }]
+    backendRefs: [{ name: web-v2 }]
+  - backendRefs: [{ name: web-v1 }]
+`;
+
+const SMI_TARGET = `apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: { name: web-from-jobs, namespace: shop }
+spec:
+  destination: { kind: ServiceAccount, name: web-sa }
+  rules: [{ kind: TCPRoute, name: all }]
+  sources: [{ kind: ServiceAccount, name: report, namespace: batch }]
 `;
 
 let mesh: RunningMesh;
@@ -146,6 +178,48 @@ describe("POST /v1/import", () => {
     expect(body.baseVersion).toBe(0);
     expect(body.document.services.web.endpoints).toBeUndefined();
     expect(body.warnings).toEqual(expect.arrayContaining([{ message: expect.stringMatching(/service "web" has no endpoints/) }]));
+  });
+
+  it("imports a GRPCRoute, and the sidecar routes each RPC by its method", async () => {
+    const res = await importCall("?apply=true", GRPC);
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as any;
+    expect(body.imported).toEqual(["GRPCRoute/cart", "Service/web-v1", "Service/web-v2"]);
+    expect(body.document.services.web.routes).toEqual([
+      { name: "cart-rule0", match: [{ grpc: { service: { exact: "shop.v1.Cart" }, method: { exact: "Checkout" } } }], to: [{ subset: "web-v2", weight: 1 }] },
+      { name: "cart-rule1", to: [{ subset: "web-v1", weight: 1 }] },
+    ]);
+    expect(body.ignored.map((f: any) => `${f.resource} ${f.path}`)).toEqual(["Service/web-v1 $.spec.ports", "GRPCRoute/cart $.spec.parentRefs[0].port"]);
+
+    // A Connect unary call (JSON) is a POST to /<service>/<method>; the debug header names the route taken.
+    const call = async (method: string) => {
+      const answer = await web.fetch(`http://web/shop.v1.Cart/${method}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "connect-protocol-version": "1", "x-edgemesh-debug": "1" },
+        body: "{}",
+      });
+      return { route: answer.headers.get("x-edgemesh-route"), endpoint: ((await answer.json()) as { endpoint: string }).endpoint };
+    };
+    // The sidecar picks the new version up in the background.
+    let checkout = await call("Checkout");
+    for (let i = 0; i < 100 && checkout.route !== "cart-rule0"; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      checkout = await call("Checkout");
+    }
+    expect(checkout).toEqual({ route: "cart-rule0", endpoint: "web-v2" });
+    expect(await call("List")).toEqual({ route: "cart-rule1", endpoint: "web-v1" });
+  });
+
+  it("maps SMI ServiceAccounts with ?serviceAccount= into access rules", async () => {
+    const unmapped = (await (await importCall("", SMI_TARGET)).json()) as any;
+    expect(unmapped.errors).toEqual([expect.objectContaining({ resource: "TrafficTarget/web-from-jobs", message: expect.stringMatching(/no service of the mesh is named "web-sa"/) })]);
+    const res = await importCall(`?serviceAccount=${encodeURIComponent("shop/web-sa=web")}&serviceAccount=batch/report=nightly-report`, SMI_TARGET);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    expect(body.errors).toEqual([]);
+    expect(body.document.services.web.access).toEqual({ mode: "strict", allow: [{ name: "web-from-jobs-all", from: ["nightly-report"] }] });
+    expect(body.document.access.identities).toEqual(["nightly-report"]);
+    expect(((await (await importCall("?serviceAccount=report", SMI_TARGET)).json()) as any).error).toMatch(/\?serviceAccount must be \[namespace\/\]serviceaccount=name/);
   });
 
   it("says what is wrong with the request itself", async () => {

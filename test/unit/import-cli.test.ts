@@ -65,11 +65,32 @@ describe("edgemesh import", async () => {
     expect(out.stderr).toMatch(/errors \(the document is not valid until they are fixed\):\n  TrafficSplit\/s \$\.spec\.backends\[0\]\.service: backend Service "web-v7" of "web"/);
   });
 
+  it("maps ServiceAccounts of SMI access with --service-account", async () => {
+    const target = `apiVersion: access.smi-spec.io/v1alpha3
+kind: TrafficTarget
+metadata: { name: scrape }
+spec:
+  destination: { kind: ServiceAccount, name: website-sa, namespace: shop }
+  rules: [{ kind: TCPRoute, name: all }]
+  sources: [{ kind: ServiceAccount, name: prometheus, namespace: monitoring }]
+`;
+    const files = { "t.yaml": target, "base.json": await fixture("base-website.json") };
+    const unmapped = memoryIo(files);
+    expect(await runImportCommand(["t.yaml", "--base", "base.json"], unmapped.io)).toBe(1);
+    expect(unmapped.out.stderr).toMatch(/ServiceAccount shop\/website-sa: no service of the mesh is named "website-sa"/);
+    const mapped = memoryIo(files);
+    expect(await runImportCommand(["t.yaml", "--base", "base.json", "--service-account", "shop/website-sa=website", "--service-account", "monitoring/prometheus=scraper"], mapped.io)).toBe(0);
+    const doc = JSON.parse(mapped.out.stdout);
+    expect(doc.services.website.access).toEqual({ mode: "strict", allow: [{ name: "scrape-all", from: ["scraper"] }] });
+    expect(doc.access.identities).toEqual(["prometheus", "scraper"]);
+  });
+
   it("exits 2 on usage mistakes, naming them", async () => {
     const cases: [string[], RegExp, boolean][] = [
       [[], /give at least one file to import/, true],
       [["x.yaml", "--mesh"], /--mesh needs a value/, true],
       [["x.yaml", "--frobnicate"], /unknown option --frobnicate/, true],
+      [["x.yaml", "--mesh", "m", "--service-account", "prometheus"], /--service-account needs \[namespace\/\]serviceaccount=name/, true],
       [["x.yaml"], /give --mesh <name> or --base <policy.json>/, false],
       [["missing.yaml", "--mesh", "m"], /cannot read missing.yaml/, false],
       [["x.yaml", "--base", "nope.json"], /--base nope.json/, false],
@@ -88,7 +109,7 @@ describe("edgemesh import", async () => {
       const out = path.join(dir, "policy.json");
       const script = fileURLToPath(new URL("../../scripts/import.ts", import.meta.url));
       const { stderr } = await promisify(execFile)(process.execPath, ["--import", "tsx", script, fileURLToPath(new URL("smi-canary.yaml", FIXTURES)), "--base", fileURLToPath(new URL("base-website.json", FIXTURES)), "--out", out]);
-      expect(stderr).toMatch(/imported 5 resource\(s\)/);
+      expect(stderr).toMatch(/imported 6 resource\(s\)/);
       expect(JSON.parse(await readFile(out, "utf8")).services.website.routes[0].name).toBe("website-canary");
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -159,6 +159,38 @@ spec:
   });
 });
 
+describe("HTTPRoute rules shared with GRPCRoute", () => {
+  it("refuses filters it cannot honour and must not skip (ExtensionRef, ExternalAuth)", () => {
+    const r = importRoutes(route("r", `  - filters: [{ type: ExtensionRef, extensionRef: { group: x.io, kind: Auth, name: a } }]
+    backendRefs: [{ name: echo-v1 }]
+  - filters: [{ type: ExternalAuth, externalAuth: { protocol: HTTP, backendRef: { name: authz } } }]
+    backendRefs: [{ name: echo-v1 }]
+`));
+    expect(r.errors.map((e) => [e.path, e.message])).toEqual([
+      ["$.spec.rules[0].filters[0]", expect.stringMatching(/^ExtensionRef filters are implementation-specific and edgemesh has none; the Gateway API forbids skipping one/)],
+      ["$.spec.rules[1].filters[0]", expect.stringMatching(/^ExternalAuth cannot be imported: .* skipping the filter would admit what it refuses/)],
+    ]);
+    // Neither filter's fields are listed as ignored on top of the error.
+    expect(r.ignored).toEqual([]);
+  });
+
+  it("reads a Service parent written without its (core) group, and orders a route without creation time after dated ones", () => {
+    const r = importRoutes([
+      `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: a-undated }
+spec:
+  parentRefs: [{ kind: Service, name: echo }]
+  rules: [{ backendRefs: [{ name: echo-v1 }] }]
+`,
+      route("z-dated", `  - backendRefs: [{ name: echo-v2 }]
+`, ", creationTimestamp: 2024-05-01T00:00:00Z"),
+    ].join("---\n"));
+    expect(r.errors).toEqual([]);
+    expect(routesOf(r).map((x) => x.name)).toEqual(["z-dated-rule0", "a-undated-rule0"]);
+  });
+});
+
 describe("compareByPrecedence", () => {
   const rank = { pathKind: 2, pathLength: 1, hasMethod: false, headers: 0, queries: 0, created: "", namespacedName: "/a", rule: 0, match: 0 };
   it("falls through to namespace/name, then rule and match order", () => {

@@ -4,6 +4,7 @@
 // with ?apply=true a clean import is applied like POST /v1/policy, refused (409) when the active
 // version is no longer the one it was merged into (or the one If-Match names).
 //   ?base=active (default) merges into the active policy; ?base=none starts from an empty one
+//   ?serviceAccount=<[namespace/]sa>=<caller> (repeatable) maps SMI ServiceAccounts to callers
 //   ?mesh=<name> as everywhere in the admin API
 import { Hono, type Context, type Env } from "hono";
 import { importManifests } from "../../policies/import/index.ts";
@@ -43,11 +44,18 @@ export function importRoutes<E extends Env>(deps: ImportRouteDeps<E>): Hono<E> {
     const applyMode = c.req.query("apply");
     if (applyMode !== undefined && applyMode !== "true" && applyMode !== "false") return c.json({ error: `?apply must be true or false, got "${applyMode}"` }, 400);
 
+    const serviceAccounts: Record<string, string> = {};
+    for (const entry of c.req.queries("serviceAccount") ?? []) {
+      const eq = entry.indexOf("=");
+      if (eq <= 0 || eq === entry.length - 1) return c.json({ error: `?serviceAccount must be [namespace/]serviceaccount=name, e.g. monitoring/prometheus=prometheus, got "${entry}"` }, 400);
+      serviceAccounts[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+
     const mesh = deps.meshName(c);
     const stub = deps.control(c);
     const active = baseMode === "active" ? await stub.getPolicy() : null;
     const baseVersion = active?.version ?? 0;
-    const result = importManifests([{ name: "body", text }], { mesh, ...(active ? { base: active.document } : {}) });
+    const result = importManifests([{ name: "body", text }], { mesh, serviceAccounts, ...(active ? { base: active.document } : {}) });
     const answer = { ...result, baseVersion };
     if (result.errors.length > 0) return c.json({ error: "the import has errors; nothing was applied", ...answer }, 400);
     if (applyMode !== "true") return c.json(answer);
