@@ -90,10 +90,12 @@ export function compileService(
       retry: compileRetry(undefined),
     });
   }
+  const telemetry = { ...policy.telemetry };
   return {
     mesh, service, snapshotTtlMs: policy.snapshotTtlMs, endpoints, subsets, routes, ...compileServiceResilience(policy),
     access: compileAccess(service, policy.access, meshAccess),
     rateLimits: compileRateLimits(service, policy.rateLimits),
+    telemetry,
   };
 }
 

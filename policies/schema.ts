@@ -6,6 +6,7 @@ import { HealthCheck, PassiveHealth, Registration } from "./health.ts";
 import { MeshAccess, refineAccessDocument, ServiceAccess } from "./access.ts";
 import { MAX_RATE_LIMITS_PER_SERVICE, RateLimit, refineRateLimitDocument, refineServiceRateLimits } from "./ratelimit.ts";
 import { GrpcMethodMatch } from "./grpc.ts";
+import { Telemetry } from "./telemetry.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BINDING = /^[A-Z_][A-Z0-9_]*$/;
@@ -137,6 +138,7 @@ export const Service = z
     retryBudget: RetryBudget.prefault({}),
     access: ServiceAccess.optional().describe("Who may call this service; omitted: the mesh's access defaults, no rules."),
     rateLimits: z.array(RateLimit).max(MAX_RATE_LIMITS_PER_SERVICE).default([]).describe("Every limit that applies to a request must admit it."),
+    telemetry: Telemetry.prefault({}),
   })
   .strict()
   .superRefine((svc, ctx) => {

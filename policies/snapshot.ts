@@ -80,6 +80,16 @@ export interface ServiceSnapshot {
   retryBudget: CompiledRetryBudget;
   access: CompiledAccess;
   rateLimits: CompiledRateLimit[];
+  /** Absent in snapshots cached by a control plane older than telemetry: read it as the defaults. */
+  telemetry?: CompiledTelemetry;
+}
+
+export interface CompiledTelemetry {
+  enabled: boolean;
+  /** Record one request in this many (1 = every request). */
+  sampleInterval: number;
+  /** Count streamed response bodies without content-length. */
+  countStreamedBytes: boolean;
 }
 
 /** The whole mesh compiled: one snapshot per service, without the control plane's counters. */

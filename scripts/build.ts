@@ -24,6 +24,8 @@ export const WORKER_ENTRIES: Record<string, string> = {
   "test-load-client": "test/workers/load-client.ts",
   "test-health-target": "test/workers/health-target.ts",
   "test-grpc-probe": "test/workers/grpc-probe.ts",
+  "test-broken-telemetry-store": "test/workers/broken-telemetry-store.ts",
+  "test-telemetry-store-client": "test/workers/telemetry-store-client.ts",
   "bench-client": "scripts/bench/client-worker.ts",
   "bench-propagation-client": "scripts/bench/propagation-client.ts",
   "bench-upstream": "scripts/bench/upstream-worker.ts",

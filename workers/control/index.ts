@@ -5,11 +5,13 @@ import { Endpoint, jsonPath, PolicyDocument, policyJsonSchema, validatePolicy } 
 import type { ApplyResult, ControlFault, MeshControl } from "../../durable/mesh-control.ts";
 import { LeaseTtlMs } from "../../policies/health.ts";
 import { MESH_EVENT_TYPES } from "../../durable/events.ts";
-import { hasAdminToken } from "../../auth/admin-token.ts";
+import { requireAdminToken } from "./admin-auth.ts";
+import { analyticsRoutes, type AnalyticsEnv } from "./analytics-routes.ts";
 
 export { MeshControl } from "../../durable/mesh-control.ts";
+export { TelemetryStore } from "../../durable/telemetry-store.ts";
 
-export interface ControlEnv {
+export interface ControlEnv extends AnalyticsEnv {
   MESH_CONTROL: DurableObjectNamespace<MeshControl>;
   /** The mesh used when a call names none (`?mesh=`). */
   MESH_NAME: string;
@@ -25,17 +27,9 @@ const app = new Hono<Env>();
 
 app.get("/healthz", (c) => c.json({ ok: true }));
 
-app.use("/v1/*", async (c, next) => {
-  if (!c.env.EDGEMESH_ADMIN_TOKEN) {
-    return c.json({ error: "the control plane has no EDGEMESH_ADMIN_TOKEN configured; set it as a secret" }, 503);
-  }
-  if (!hasAdminToken(c.req.header("authorization"), c.env.EDGEMESH_ADMIN_TOKEN)) {
-    return c.json({ error: "missing or wrong admin token: send Authorization: Bearer <EDGEMESH_ADMIN_TOKEN>" }, 401, {
-      "www-authenticate": 'Bearer realm="edgemesh"',
-    });
-  }
-  await next();
-});
+app.use("/v1/*", requireAdminToken);
+// Analytics queries, golden metrics and /metrics (Prometheus), in their own sub-app.
+app.route("/", analyticsRoutes);
 
 function meshName(c: Ctx): string {
   return c.req.query("mesh") ?? c.env.MESH_NAME;

@@ -19,8 +19,12 @@ import { pickSubset } from "./split.ts";
 import { sleep } from "./sleep.ts";
 import { probeBinding } from "./probe.ts";
 import { recordOutcome } from "./report.ts";
+import { callerOf } from "./caller.ts";
+import { startTrace, type RequestTrace } from "./telemetry.ts";
+import { recordRequest, telemetryStatus } from "./telemetry-recorder.ts";
+import type { TelemetryEnv } from "./telemetry-sink.ts";
 
-export interface SidecarEnv {
+export interface SidecarEnv extends TelemetryEnv {
   SERVICE_NAME: string;
   MESH_NAME: string;
   MESH_CONTROL: DurableObjectNamespace;
@@ -83,6 +87,7 @@ function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | 
       lastError: s.lastError ?? null,
     });
   }
+  if (url.pathname === `${DEBUG_PREFIX}telemetry`) return Response.json(telemetryStatus());
   if (url.pathname === `${DEBUG_PREFIX}snapshot`) {
     return Response.json(snapshotStatus().loaded?.snapshot ?? null);
   }
@@ -98,12 +103,15 @@ function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | 
   }
   // The control plane's health checks of binding endpoints (see probe.ts).
   if (url.pathname === `${DEBUG_PREFIX}probe`) return probeBinding(url, env as unknown as Record<string, unknown>);
-  return meshError(404, "x-edgemesh-error", "unknown-debug-endpoint", { known: [`${DEBUG_PREFIX}status`, `${DEBUG_PREFIX}snapshot`, `${DEBUG_PREFIX}outliers`, `${DEBUG_PREFIX}resilience`] });
+  return meshError(404, "x-edgemesh-error", "unknown-debug-endpoint", { known: [`${DEBUG_PREFIX}status`, `${DEBUG_PREFIX}snapshot`, `${DEBUG_PREFIX}outliers`, `${DEBUG_PREFIX}resilience`, `${DEBUG_PREFIX}telemetry`] });
 }
 
-async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext): Promise<Response> {
+async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, trace: RequestTrace): Promise<Response> {
   const url = new URL(request.url);
-  if (url.pathname.startsWith(DEBUG_PREFIX)) return debugEndpoint(request, url, env);
+  if (url.pathname.startsWith(DEBUG_PREFIX)) {
+    trace.enabled = false;
+    return debugEndpoint(request, url, env);
+  }
 
   const colo = request.cf?.colo as string | undefined;
   const loaded = await currentSnapshot(sourceFor(env, colo), (p) => ctx.waitUntil(p));
@@ -111,11 +119,18 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     return meshError(503, "x-edgemesh-error", "no-snapshot", { detail: snapshotStatus().lastError ?? "control plane unreachable" });
   }
   const { snapshot } = loaded;
+  trace.colo = colo ?? "";
+  if (snapshot.telemetry) {
+    trace.enabled = snapshot.telemetry.enabled;
+    trace.sampleInterval = snapshot.telemetry.sampleInterval;
+    trace.countStreamedBytes = snapshot.telemetry.countStreamedBytes;
+  }
 
   const facts: RequestFacts = { method: request.method, path: url.pathname, headers: request.headers, query: () => url.searchParams };
   const matched = matchRoute(loaded.routes, facts);
   if (!matched) return meshError(404, "x-edgemesh-no-route", "no-route-matched", { service: snapshot.service });
   const route = matched.route;
+  trace.route = route.name;
 
   const startedMs = Date.now();
   const fault = route.fault;
@@ -133,6 +148,7 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
 
   const subset = pickSubset(route.split);
   const members = snapshot.subsets[subset] ?? [];
+  trace.subset = subset;
 
   // Admission comes before reading the body: a refused request must cost nothing, and a queued
   // one must not hold a buffered body while it waits.
@@ -168,6 +184,7 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     const body: BodyPlan = !incoming ? { kind: "none" }
       : replayWanted ? await planBody(incoming, headers.get("content-length"), route.retry.maxBufferBytes)
       : { kind: "stream", stream: incoming };
+    if (body.kind === "buffered") trace.requestBytes = body.bytes.byteLength;
 
     // Shadows only for admitted requests, so shedding load also sheds its mirror traffic.
     if (route.mirror && shouldMirror(route.mirror, Math.random())) {
@@ -195,6 +212,10 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
   } finally {
     release(breaker);
   }
+  trace.endpoint = result.endpoint >= 0 ? snapshot.endpoints[result.endpoint]!.id : "";
+  trace.attempts = result.tries;
+  trace.hedged = result.hedged;
+  trace.reason = result.retryStoppedBy;
 
   if (request.headers.get(DEBUG_HEADER) === null) return result.response;
   const response = new Response(result.response.body, result.response);
@@ -204,6 +225,7 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
   h.set("x-edgemesh-subset", subset);
   h.set("x-edgemesh-endpoint", result.endpoint >= 0 ? snapshot.endpoints[result.endpoint]!.id : "");
   h.set("x-edgemesh-attempts", String(result.tries));
+  h.set("x-edgemesh-caller", trace.source);
   if (result.hedged) h.set("x-edgemesh-hedged", "1");
   if (result.retryStoppedBy) h.set("x-edgemesh-retry-stopped-by", result.retryStoppedBy);
   h.set("x-edgemesh-snapshot-version", String(snapshot.policyVersion));
@@ -213,11 +235,14 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
+    const trace = startTrace(request, callerOf(ctx.props), Date.now());
+    let response: Response;
     try {
-      return await handle(request, env, ctx);
+      response = await handle(request, env, ctx, trace);
     } catch (err) {
       // A broken request must never take the sidecar down.
-      return meshError(500, "x-edgemesh-error", "sidecar-internal-error", { detail: err instanceof Error ? err.message : String(err) });
+      response = meshError(500, "x-edgemesh-error", "sidecar-internal-error", { detail: err instanceof Error ? err.message : String(err) });
     }
+    return trace.enabled ? recordRequest(trace, response, env, ctx) : response;
   },
 } satisfies ExportedHandler<SidecarEnv>;
