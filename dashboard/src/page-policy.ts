@@ -130,6 +130,11 @@ export function policyPage(ctx: AppContext): Page {
       ctx.announce(`Rolled back to version ${version}`);
     } catch (err) {
       fill(outcome, rollbackError(err, version, expected));
+      // Show what changed behind the operator's back: the version they confirmed against to the one active now.
+      if (err instanceof ApiError && err.status === 409 && typeof err.body.currentVersion === "number" && expected !== null) {
+        from = expected;
+        to = err.body.currentVersion;
+      }
     }
     await loadHistory();
     heading.focus();
@@ -184,6 +189,18 @@ function versionsTable(history: HistoryAnswer, askRollback: (v: PolicyVersion) =
   return table("Every version, newest first", ["Version", "Applied", "Author", "Message", "Kind", ""], rows, "No versions yet.", { "data-table": "versions" });
 }
 
+const PRETTY_FROM_CHARS = 60;
+const PRETTY_MAX_LINES = 30;
+
+/** A value of the diff: short ones on a line, larger objects indented, so a whole added route reads. */
+function jsonValue(value: unknown, className: "before" | "after"): HTMLElement {
+  const compact = JSON.stringify(value) ?? "";
+  if (compact.length <= PRETTY_FROM_CHARS || typeof value !== "object" || value === null) return h("code", { class: className }, compactJson(value, 240));
+  const lines = JSON.stringify(value, null, 2).split("\n");
+  const shown = lines.length > PRETTY_MAX_LINES ? [...lines.slice(0, PRETTY_MAX_LINES), `… ${lines.length - PRETTY_MAX_LINES} more lines`] : lines;
+  return h("pre", { class: className }, shown.join("\n"));
+}
+
 const OP_LABEL: Record<string, string> = { added: "+ added", removed: "− removed", changed: "~ changed" };
 
 function diffTable(diff: DiffAnswer): HTMLElement {
@@ -191,8 +208,8 @@ function diffTable(diff: DiffAnswer): HTMLElement {
   const rows = diff.changes.map((c) => [
     h("code", {}, c.path),
     h("span", { class: `op op-${c.op}` }, OP_LABEL[c.op] ?? c.op),
-    c.op === "added" ? h("span", { class: "muted" }, "—") : h("code", { class: "before" }, compactJson(c.from, 240)),
-    c.op === "removed" ? h("span", { class: "muted" }, "—") : h("code", { class: "after" }, compactJson(c.to, 240)),
+    c.op === "added" ? h("span", { class: "muted" }, "—") : jsonValue(c.from, "before"),
+    c.op === "removed" ? h("span", { class: "muted" }, "—") : jsonValue(c.to, "after"),
   ]);
   return table(`${diff.changes.length} change${diff.changes.length === 1 ? "" : "s"} from v${diff.from} to v${diff.to}`, ["Field (JSON path)", "Change", `In v${diff.from}`, `In v${diff.to}`], rows, "", { "data-table": "diff" });
 }

@@ -300,6 +300,8 @@ describe("the dashboard in Chromium", () => {
   }, 90_000);
 
   it("refuses a rollback that would overwrite a change made while the operator was confirming, and says so (409)", async () => {
+    // At least two versions, whatever ran before: one to roll back to.
+    expect((await mesh.applyPolicy(await bookinfoPolicy())).status).toBe(201);
     const { page, errors } = await openPage();
     await signIn(page, "#/policy");
     const before = await activeVersion();
@@ -308,7 +310,9 @@ describe("the dashboard in Chromium", () => {
     const dialog = page.getByRole("dialog");
     await dialog.waitFor();
     // Someone else applies a change while the dialog is open.
-    const concurrent = await mesh.applyPolicy(await bookinfoPolicy());
+    const theirPolicy = await bookinfoPolicy();
+    theirPolicy.services.reviews.routes[1].to = [{ subset: "v1", weight: 80 }, { subset: "v3", weight: 20 }];
+    const concurrent = await mesh.applyPolicy(theirPolicy);
     expect(concurrent.status).toBe(201);
     const theirs = ((await concurrent.json()) as { version: number }).version;
     await dialog.getByRole("button", { name: `Roll back to v${target}` }).click();
@@ -318,6 +322,10 @@ describe("the dashboard in Chromium", () => {
     expect(text).toContain("409");
     expect(text).toContain(`You confirmed against v${before}, but v${theirs} is active now. Nothing was changed.`);
     expect(await activeVersion()).toBe(theirs);
+    // The comparison now shows what changed meanwhile: the version confirmed against to the active one.
+    await page.locator(`[data-table="diff"] caption:has-text("from v${before} to v${theirs}")`).waitFor();
+    expect(await page.locator('[data-table="diff"]').innerText()).toContain("$.services.reviews.routes[1].to[0].weight");
+    await shot(page, "policy-conflict-desktop");
     // The one console error is Chromium's own line about the refused request.
     expect(errors).toEqual([expect.stringMatching(/status of 409/)]);
   }, 60_000);
