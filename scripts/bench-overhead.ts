@@ -35,6 +35,9 @@ const mesh = await startMesh({
     ],
   },
   exposeWorkers: [DIRECT, SIDECAR, PROXY],
+  // Not the local telemetry store (production writes to Analytics Engine); the telemetry phase
+  // below measures the sinks.
+  sidecarTelemetryStore: false,
 });
 
 try {

@@ -11,7 +11,7 @@ const record: RequestRecord = {
 };
 
 /** A store whose ingest behaves as told, recording what it received. */
-function storeEnv(behaviour: "ok" | "fail" | "stall", vars: Partial<TelemetryEnv> = {}) {
+function storeEnv(behaviour: "ok" | "fail" | "stall" | "slow", vars: Partial<TelemetryEnv> = {}) {
   const batches: AnalyticsRow[][] = [];
   const names: string[] = [];
   const store = {
@@ -19,6 +19,7 @@ function storeEnv(behaviour: "ok" | "fail" | "stall", vars: Partial<TelemetryEnv
       batches.push(rows);
       if (behaviour === "fail") throw new Error("store exploded");
       if (behaviour === "stall") await new Promise(() => {});
+      if (behaviour === "slow") await new Promise((resolve) => setTimeout(resolve, 2000));
       return { stored: rows.length - 1, dropped: 1 };
     },
   };
@@ -66,6 +67,21 @@ describe("store sink", () => {
     expect(batches[0]).toHaveLength(2);
     // Every piece of background work was handed to waitUntil (one timer, one flush).
     expect(pending).toHaveLength(2);
+  });
+
+  it("sends rows that waited behind busy flushes once one ends, with no further traffic", async () => {
+    const { env, batches } = storeEnv("slow");
+    const state = newSinkState();
+    const config = sinkConfig(env);
+    const { ctx } = background();
+    for (let i = 0; i < 7; i++) writeRecord(state, config, env, ctx, record);
+    // Two batches in flight (the cap); the seventh row's timer finds no free slot.
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(batches).toHaveLength(2);
+    expect(state.buffer).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(4500);
+    expect(batches.map((b) => b.length)).toEqual([3, 3, 1]);
+    expect(state.buffer).toHaveLength(0);
   });
 
   it("counts the rows of a failing store as dropped and keeps going", async () => {

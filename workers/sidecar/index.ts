@@ -114,12 +114,12 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
   }
 
   const colo = request.cf?.colo as string | undefined;
+  trace.colo = colo ?? "";
   const loaded = await currentSnapshot(sourceFor(env, colo), (p) => ctx.waitUntil(p));
   if (!loaded) {
     return meshError(503, "x-edgemesh-error", "no-snapshot", { detail: snapshotStatus().lastError ?? "control plane unreachable" });
   }
   const { snapshot } = loaded;
-  trace.colo = colo ?? "";
   if (snapshot.telemetry) {
     trace.enabled = snapshot.telemetry.enabled;
     trace.sampleInterval = snapshot.telemetry.sampleInterval;

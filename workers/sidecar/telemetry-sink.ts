@@ -159,8 +159,9 @@ export function flush(state: SinkState, config: SinkConfig, env: TelemetryEnv, c
       else state.counters.dropped.sinkFailed += batch.length;
       failed(state, err, Date.now());
     }
-    // Rows that waited behind this flush go now rather than at the next request.
-    if (state.buffer.length >= config.batchSize) flush(state, config, env, ctx);
+    // Rows that waited behind this flush go now rather than at the next request: a full batch,
+    // or what is left when no timer will come for it (traffic may have stopped).
+    if (state.buffer.length >= config.batchSize || (state.buffer.length > 0 && !state.flushScheduled)) flush(state, config, env, ctx);
   };
   const sent = (async () => {
     const ns = env.TELEMETRY_STORE!;
