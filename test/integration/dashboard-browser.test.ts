@@ -15,6 +15,13 @@ import { ROOT } from "../../scripts/build.ts";
 import { BOOKINFO, startMesh, type RunningMesh } from "../../scripts/mesh.ts";
 import { bookinfoPolicy, nodeServer, sidecar, type Fetch } from "../helpers.ts";
 
+// Callbacks given to page.evaluate run in the browser; these name its globals for the type checker
+// (this file runs in Node, whose types have no DOM).
+declare const document: any;
+declare const window: any;
+declare const location: any;
+declare function getComputedStyle(element: unknown): any;
+
 const CHROMIUM = process.env.EDGEMESH_CHROMIUM ?? "/usr/bin/chromium";
 // Without the background-networking flags Chromium dials out at start, and this machine's closed
 // network refuses it. Playwright gives every launch a fresh temporary --user-data-dir.
@@ -131,7 +138,7 @@ describe("the dashboard in Chromium", () => {
       const registry = (await fetch("/v1/registry")).status;
       const session = (await fetch("/v1/dashboard/session")).status;
       const stream = await new Promise<string>((resolve) => {
-        const ws = new WebSocket(`${location.origin.replace("http", "ws")}/dashboard/watch?since=0`);
+        const ws = new (globalThis as any).WebSocket(`${location.origin.replace("http", "ws")}/dashboard/watch?since=0`);
         ws.onmessage = () => resolve("message");
         ws.onclose = () => resolve("closed");
         ws.onerror = () => resolve("error");
