@@ -54,7 +54,7 @@ function showSignIn(message = ""): void {
       "p",
       { id: "token-help", class: "note" },
       "The dashboard sends it to this control plane's admin API in a header and keeps it in this tab only. A read-only token shows everything; rolling back a policy needs a token that may write. ",
-      "Under npm start the token is in the banner it prints.",
+      "Running the mesh locally with npm start? Its banner shows the token.",
     ),
     button,
     error,
