@@ -51,6 +51,7 @@ edgemesh is running (ready in ${Math.round(performance.now() - started)} ms)
 
   app (productpage via its sidecar)  ${mesh.url.href}
   control plane (admin API)          ${mesh.controlUrl.href}
+  dashboard                          ${new URL("/dashboard", mesh.controlUrl).href}  (sign in with the admin token)
   admin token                        ${adminToken}
   policy                             ${policyLine}
   state                              ${persistRoot}

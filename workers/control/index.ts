@@ -8,6 +8,7 @@ import { MESH_EVENT_TYPES } from "../../durable/events.ts";
 import { importRoutes } from "./import-routes.ts";
 import { requireAdminToken } from "./admin-auth.ts";
 import { analyticsRoutes, type AnalyticsEnv } from "./analytics-routes.ts";
+import { dashboardRoutes } from "./dashboard-routes.ts";
 
 export { MeshControl } from "../../durable/mesh-control.ts";
 export { TelemetryStore } from "../../durable/telemetry-store.ts";
@@ -31,6 +32,8 @@ app.get("/healthz", (c) => c.json({ ok: true }));
 app.use("/v1/*", requireAdminToken);
 // Analytics queries, golden metrics and /metrics (Prometheus), in their own sub-app.
 app.route("/", analyticsRoutes);
+// The dashboard at /dashboard (and / redirecting there); its /v1 routes sit behind the token check above.
+app.route("/", dashboardRoutes);
 
 function meshName(c: Ctx): string {
   return c.req.query("mesh") ?? c.env.MESH_NAME;
