@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts", "policies/**/*.test.ts", "workers/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "test/conformance/**/*.test.ts", "policies/**/*.test.ts", "workers/**/*.test.ts"],
     pool: "forks",
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -2,7 +2,7 @@
 // credential helpers: pure, Web-standard, importing nothing else of ours). Compared in constant
 // time so the token cannot be guessed byte by byte.
 
-function timingSafeEqual(a: string, b: string): boolean {
+export function timingSafeEqual(a: string, b: string): boolean {
   const enc = new TextEncoder();
   const left = enc.encode(a);
   const right = enc.encode(b);
@@ -18,4 +18,53 @@ export function hasAdminToken(authorization: string | null | undefined, token: s
   if (!authorization || !token) return false;
   const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
   return match !== null && timingSafeEqual(match[1]!, token);
+}
+
+// ---- scopes ---------------------------------------------------------------------------------
+// Admin tokens carry one scope; each includes the ones before it: read < write < admin.
+
+export type AdminScope = "read" | "write" | "admin";
+export const ADMIN_SCOPES: readonly AdminScope[] = ["read", "write", "admin"];
+
+/** The name the bootstrap token (secret EDGEMESH_ADMIN_TOKEN, scope admin) goes by in the audit log. */
+export const BOOTSTRAP_TOKEN_NAME = "bootstrap";
+
+export interface AdminPrincipal {
+  /** The token's name (never its value): what the audit log records. */
+  name: string;
+  scope: AdminScope;
+}
+
+export function scopeAllows(held: AdminScope, needed: AdminScope): boolean {
+  return ADMIN_SCOPES.indexOf(held) >= ADMIN_SCOPES.indexOf(needed);
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+export function bearerToken(authorization: string | null | undefined): string | undefined {
+  if (!authorization) return undefined;
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
+  return match ? match[1] : undefined;
+}
+
+/** Routes that change nothing although their method is POST. */
+const READS_BY_POST = new Set(["/v1/policy/validate", "/v1/analytics/sql"]);
+/** Prefixes whose every method needs admin: credentials and the test-only fault switch. */
+const ADMIN_PREFIXES = ["/v1/tokens", "/v1/mesh-tokens", "/v1/debug/"];
+/** Prefixes whose changes need write: the policy and the registry. */
+const WRITE_PREFIXES = ["/v1/policy", "/v1/registry/"];
+
+function under(pathname: string, prefix: string): boolean {
+  return prefix.endsWith("/") ? pathname.startsWith(prefix) : pathname === prefix || pathname.startsWith(`${prefix}/`);
+}
+
+/**
+ * The scope an admin route needs (the table in docs/security.md). Reads need read; policy and
+ * registry changes need write; token management, minting mesh tokens and the fault switch need
+ * admin. A change to any route not listed needs admin, so a new route is closed until classified.
+ */
+export function requiredAdminScope(method: string, pathname: string): AdminScope {
+  if (ADMIN_PREFIXES.some((p) => under(pathname, p))) return "admin";
+  if (method === "GET" || method === "HEAD" || READS_BY_POST.has(pathname)) return "read";
+  if (WRITE_PREFIXES.some((p) => under(pathname, p))) return "write";
+  return "admin";
 }

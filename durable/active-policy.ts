@@ -142,7 +142,7 @@ export class ActivePolicy {
     const policy = this.document?.services[service];
     if (!policy) return undefined;
     const extra = mergeRegistered(this.onlyService(service, policy), this.registered(service)).extra[service] ?? [];
-    compiled = compileService(this.document!.mesh, service, policy, extra);
+    compiled = compileService(this.document!.mesh, service, policy, extra, this.document!.access);
     this.base.set(service, compiled);
     return compiled;
   }

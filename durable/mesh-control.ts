@@ -11,7 +11,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { diffJson, type DiffEntry } from "../policies/diff.ts";
 import { DEFAULT_LEASE_TTL_MS } from "../policies/health.ts";
-import { jsonPath, MAX_ENDPOINTS_PER_SERVICE, Service, type PolicyDocument, type PolicyError, type ServicePolicy } from "../policies/schema.ts";
+import { jsonPath, MAX_ENDPOINTS_PER_SERVICE, PolicyDocument, Service, type PolicyError, type ServicePolicy } from "../policies/schema.ts";
 import type { CompiledEndpoint, MeshControlRpc, ServiceSnapshot, SidecarCheckIn, SnapshotReply } from "../policies/snapshot.ts";
 import { ActivePolicy } from "./active-policy.ts";
 import { AlarmPlanner } from "./alarm-planner.ts";
@@ -151,6 +151,8 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   private checking = false;
   /** Each service's section digest in the active version, to tell which services a commit changes. */
   private activeDigests = new Map<string, string>();
+  /** The active version's own fields (mesh, access, …) as stored. */
+  private activeEnvelope = "";
   /** Commits run one after another. */
   private commits: Promise<unknown> = Promise.resolve();
 
@@ -207,7 +209,11 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       for (const service of this.policy.serviceNames()) this.policy.compiled(service);
       return true;
     });
-    if (loaded.ok) this.activeDigests = new Map(this.store.manifest(version)?.services ?? []);
+    if (loaded.ok) {
+      const manifest = this.store.manifest(version);
+      this.activeDigests = new Map(manifest?.services ?? []);
+      this.activeEnvelope = manifest ? JSON.stringify(manifest.envelope) : "";
+    }
     if (!loaded.ok) {
       this.policy.deactivate(loaded.error);
       this.emit("policy.load-failed", { version, message: loaded.error.message, errors: loaded.error.errors });
@@ -355,6 +361,16 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     const manifestText = pieces.texts[pieces.manifestDigest] ?? this.store.sectionText(pieces.manifestDigest);
     if (manifestText === undefined) return { ok: false, reason: "missing-pieces", missing: [pieces.manifestDigest] };
     const manifest = JSON.parse(manifestText) as PolicyManifest;
+    // The document's own fields (mesh, access, …) with their defaults; a change to them (mesh-wide
+    // access, say) reaches every service's snapshot, so then everything compiles again.
+    const envelope: Record<string, unknown> = {};
+    for (const [key, schema] of Object.entries(PolicyDocument.shape)) {
+      if (key === "services") continue;
+      const parsed = (schema as { safeParse(v: unknown): { success: true; data: unknown } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }).safeParse(manifest.envelope[key]);
+      if (!parsed.success) return { ok: false, reason: "invalid", errors: parsed.error.issues.map((i) => ({ path: jsonPath([key, ...i.path]), message: i.message })) };
+      if (parsed.data !== undefined) envelope[key] = parsed.data;
+    }
+    const envelopeText = JSON.stringify(manifest.envelope);
     // Parse what changed; the rest is the policy in force, already validated.
     const services: Record<string, ServicePolicy> = {};
     const changed: string[] = [];
@@ -373,7 +389,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       if (changed.length % COMMIT_SLICE === 0) await letOthersIn();
     }
     const removed = this.policy.serviceNames().filter((s) => services[s] === undefined);
-    const document = { ...manifest.envelope, services } as unknown as PolicyDocument;
+    const document = { ...envelope, services } as unknown as PolicyDocument;
     const author = options.author ?? "unknown";
     const message = options.message ?? (options.kind === "rollback" ? `rollback to version ${options.restoredVersion}` : "");
     // New pieces are written in slices before the version that uses them, so a large document
@@ -395,9 +411,10 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       this.store.dropPieces(written);
       throw err;
     }
-    const incremental = this.activeDigests.size > 0 && this.policy.version > 0;
+    const incremental = this.activeDigests.size > 0 && this.policy.version > 0 && envelopeText === this.activeEnvelope;
     const affected = this.policy.activate(version, document, incremental ? [...changed, ...removed] : undefined);
     this.activeDigests = new Map(manifest.services);
+    this.activeEnvelope = envelopeText;
     this.snapshots.forget(removed);
     for (let i = 0; i < affected.length; i += COMMIT_SLICE) {
       this.snapshotsChanged(affected.slice(i, i + COMMIT_SLICE), i === 0 ? removed : []);

@@ -3,6 +3,7 @@
 // mirror targets resolved to the endpoints they reach.
 import type { RoutePolicy, ServicePolicy } from "./schema.ts";
 import { Backoff, CircuitBreaker, LoadBalancer, OutlierDetection, RetryBudget, RetryPolicy } from "./resilience.ts";
+import { grpcRetryCodes } from "./grpc.ts";
 import type {
   CompiledEndpoint,
   CompiledFault,
@@ -26,6 +27,7 @@ export function compileRetry(r: RoutePolicy["retries"] | undefined): CompiledRet
     onGatewayError: on.has("gateway-error"),
     onConnectFailure: on.has("connect-failure"),
     onReset: on.has("reset"),
+    grpcRetryCodes: grpcRetryCodes(p.retryOn),
     statusCodes: [...new Set(p.statusCodes)],
     retryNonIdempotent: p.retryNonIdempotent,
     maxBufferBytes: p.maxBufferBytes,

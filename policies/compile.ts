@@ -3,6 +3,10 @@
 // to endpoint indexes, defaults filled in.
 import { DEFAULT_ROUTE_TIMEOUT_MS, type HeaderMatchPolicy, type PolicyDocument, type RouteMatchPolicy, type ServicePolicy } from "./schema.ts";
 import { compileRetry, compileRouteResilience, compileServiceResilience, linkServiceMirrors } from "./compile-resilience.ts";
+import { compileAccess, type MeshAccessPolicy } from "./access.ts";
+import { compileRateLimits } from "./ratelimit.ts";
+import { grpcPathMatch } from "./grpc.ts";
+import { compileFilters } from "./compile-filters.ts";
 import {
   ALL_ENDPOINTS_SUBSET,
   type CompiledEndpoint,
@@ -34,6 +38,7 @@ function compileMatch(m: RouteMatchPolicy): CompiledMatch {
     query: Object.entries(m.query ?? {}).map(([n, qm]) => valueMatch(n, qm)),
   };
   if (m.path) compiled.path = stringMatch(m.path);
+  else if (m.grpc) compiled.path = stringMatch(grpcPathMatch(m.grpc));
   if (m.methods) compiled.methods = [...new Set(m.methods)];
   return compiled;
 }
@@ -47,7 +52,9 @@ export function compileService(
   mesh: string,
   service: string,
   policy: ServicePolicy,
-  extraEndpoints: CompiledEndpoint[] = [],
+  extraEndpoints: CompiledEndpoint[],
+  // Required, not defaulted: a caller that forgot it would compile a strict mesh as permissive.
+  meshAccess: MeshAccessPolicy,
 ): Omit<ServiceSnapshot, "policyVersion" | "generation" | "epoch"> {
   const endpoints: CompiledEndpoint[] = [
     ...policy.endpoints.map((e) => {
@@ -73,6 +80,7 @@ export function compileService(
       split: { subsets: to.map((d) => d.subset), cumulative, total },
       timeoutMs: r.timeoutMs,
       ...compileRouteResilience(r, endpoints, subsets),
+      ...compileFilters(r),
     };
   });
   if (routes.length === 0) {
@@ -84,14 +92,20 @@ export function compileService(
       retry: compileRetry(undefined),
     });
   }
-  return { mesh, service, snapshotTtlMs: policy.snapshotTtlMs, endpoints, subsets, routes, ...compileServiceResilience(policy) };
+  const telemetry = { ...policy.telemetry };
+  return {
+    mesh, service, snapshotTtlMs: policy.snapshotTtlMs, endpoints, subsets, routes, ...compileServiceResilience(policy),
+    access: compileAccess(service, policy.access, meshAccess),
+    rateLimits: compileRateLimits(service, policy.rateLimits),
+    telemetry,
+  };
 }
 
 /** Compiles every service; `extraEndpoints` are registered instances to merge with the declared ones. */
 export function compilePolicy(doc: PolicyDocument, extraEndpoints: Record<string, CompiledEndpoint[]> = {}): CompiledMesh {
   const services: CompiledMesh["services"] = {};
   for (const [service, policy] of Object.entries(doc.services)) {
-    services[service] = compileService(doc.mesh, service, policy, extraEndpoints[service] ?? []);
+    services[service] = compileService(doc.mesh, service, policy, extraEndpoints[service] ?? [], doc.access);
   }
   linkServiceMirrors(services);
   return { mesh: doc.mesh, services };

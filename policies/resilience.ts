@@ -3,10 +3,11 @@
 // per service. Every knob has its default and limits here and nowhere else; schema.ts plugs these
 // into Route and Service, compile.ts turns them into the snapshot's plain data.
 import { z } from "zod";
+import { GRPC_RETRY_CONDITIONS } from "./grpc.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-export const RETRY_CONDITIONS = ["5xx", "gateway-error", "connect-failure", "reset"] as const;
+export const RETRY_CONDITIONS = ["5xx", "gateway-error", "connect-failure", "reset", ...GRPC_RETRY_CONDITIONS] as const;
 export const DEFAULT_RETRY_ON: (typeof RETRY_CONDITIONS)[number][] = ["gateway-error", "connect-failure", "reset"];
 export const DEFAULT_RETRY_ATTEMPTS = 2;
 export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024;
@@ -31,8 +32,8 @@ export const RetryPolicy = z
       .describe("Retries after the first try (0 turns retries off). Default 2, 0-10."),
     perTryTimeoutMs: z.number().int().min(1).max(300_000).optional()
       .describe("Deadline of each try until response headers; a timed-out try may be retried inside the route's timeoutMs. Default: none (each try may use what is left of the route's deadline), 1-300000."),
-    retryOn: z.array(z.enum(RETRY_CONDITIONS)).max(4).default(DEFAULT_RETRY_ON)
-      .describe('When to retry: "5xx" (any 5xx, timeout, connect failure or reset), "gateway-error" (502, 503, 504, timeout, connect failure, reset), "connect-failure", "reset". Default ["gateway-error", "connect-failure", "reset"].'),
+    retryOn: z.array(z.enum(RETRY_CONDITIONS)).max(RETRY_CONDITIONS.length).default(DEFAULT_RETRY_ON)
+      .describe('When to retry: "5xx" (any 5xx, timeout, connect failure or reset), "gateway-error" (502, 503, 504, timeout, connect failure, reset), "connect-failure", "reset"; for gRPC-Web and Connect calls also the gRPC status codes "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable" (listing one lets the route retry its RPCs, which are POSTs, without retryNonIdempotent). Default ["gateway-error", "connect-failure", "reset"].'),
     statusCodes: z.array(z.number().int().min(100).max(599)).max(32).default([])
       .describe("Further response statuses to retry, e.g. [409, 429]. Default none."),
     retryNonIdempotent: z.boolean().default(false)

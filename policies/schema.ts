@@ -3,6 +3,11 @@
 import { z } from "zod";
 import { CircuitBreaker, Fault, Hedge, LoadBalancer, Mirror, OutlierDetection, RetryBudget, RetryPolicy } from "./resilience.ts";
 import { HealthCheck, PassiveHealth, Registration } from "./health.ts";
+import { MeshAccess, refineAccessDocument, ServiceAccess } from "./access.ts";
+import { MAX_RATE_LIMITS_PER_SERVICE, RateLimit, refineRateLimitDocument, refineServiceRateLimits } from "./ratelimit.ts";
+import { GrpcMethodMatch } from "./grpc.ts";
+import { checkRouteFilters, destinationFilterFields, routeFilterFields } from "./filters.ts";
+import { Telemetry } from "./telemetry.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BINDING = /^[A-Z_][A-Z0-9_]*$/;
@@ -65,14 +70,19 @@ export const RouteMatch = z
     headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, "not a valid header name"), HeaderMatch).optional()
       .describe("Every listed header must match (names are case-insensitive)."),
     query: z.record(z.string().min(1), HeaderMatch).optional().describe("Every listed query parameter must match."),
+    grpc: GrpcMethodMatch.optional(),
   })
   .strict()
+  .superRefine((m, ctx) => {
+    if (m.path && m.grpc) ctx.addIssue({ code: "custom", path: ["grpc"], message: 'give either "path" or "grpc": a gRPC method match is a match on the path /service/method' });
+  })
   .describe("All conditions in one match must hold; a route matches when any of its matches holds.");
 
 export const Destination = z
   .object({
     subset: name("subset").describe("A subset of this service's endpoints, named in `subsets`."),
     weight: z.number().int().min(0).max(1_000_000).default(100).describe("Relative weight of this destination; weights need not sum to 100."),
+    ...destinationFilterFields,
   })
   .strict();
 
@@ -80,17 +90,20 @@ export const Route = z
   .object({
     name: name("route name").describe("Unique within the service; named in x-edgemesh-route, telemetry and errors."),
     match: z.array(RouteMatch).max(64).optional().describe("Any one of these must match; omitted or empty matches every request."),
-    to: z.array(Destination).min(1).max(64).describe("Where matching requests go, split by weight."),
+    to: z.array(Destination).max(64).default([])
+      .describe("Where matching requests go, split by weight. Required (at least one) unless the route answers itself with `redirect` or `directResponse`."),
     timeoutMs: z.number().int().min(1).max(300_000).default(DEFAULT_ROUTE_TIMEOUT_MS)
       .describe("Deadline for the whole request until response headers arrive; a request past it gets 504."),
     retries: RetryPolicy.prefault({}),
     hedge: Hedge.optional(),
     fault: Fault.optional(),
     mirror: Mirror.optional(),
+    ...routeFilterFields,
   })
   .strict()
   .superRefine((route, ctx) => {
-    if (route.to.every((d) => d.weight === 0)) {
+    checkRouteFilters(route, ctx);
+    if (route.to.length > 0 && route.to.every((d) => d.weight === 0)) {
       ctx.addIssue({ code: "custom", path: ["to"], message: "at least one destination needs a weight above 0" });
     }
   });
@@ -128,9 +141,13 @@ export const Service = z
     circuitBreaker: CircuitBreaker.prefault({}),
     outlierDetection: OutlierDetection.prefault({}),
     retryBudget: RetryBudget.prefault({}),
+    access: ServiceAccess.optional().describe("Who may call this service; omitted: the mesh's access defaults, no rules."),
+    rateLimits: z.array(RateLimit).max(MAX_RATE_LIMITS_PER_SERVICE).default([]).describe("Every limit that applies to a request must admit it."),
+    telemetry: Telemetry.prefault({}),
   })
   .strict()
   .superRefine((svc, ctx) => {
+    refineServiceRateLimits(svc, ctx);
     const seen = new Map<string, number>();
     svc.endpoints.forEach((e, i) => {
       const first = seen.get(e.id);
@@ -166,9 +183,12 @@ export const PolicyDocument = z
     mesh: name("mesh name").describe("The mesh this document configures."),
     description: z.string().max(1000).optional().describe("Free text for operators."),
     services: z.record(name("service name"), Service).describe("Every service of the mesh, by name."),
+    access: MeshAccess.prefault({}),
   })
   .strict()
   .superRefine((doc, ctx) => {
+    refineAccessDocument(doc, ctx);
+    refineRateLimitDocument(doc, ctx);
     for (const [service, svc] of Object.entries(doc.services)) {
       svc.routes.forEach((r, i) => {
         const target = r.mirror?.service;

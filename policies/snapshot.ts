@@ -41,6 +41,8 @@ export interface CompiledRoute {
   hedge?: CompiledHedge;
   fault?: CompiledFault;
   mirror?: CompiledMirror;
+  /** Header modifiers, rewrite, redirect, direct response; absent when the route has none. */
+  filters?: CompiledRouteFilters;
 }
 
 export interface CompiledEndpoint {
@@ -84,6 +86,18 @@ export interface ServiceSnapshot {
   circuitBreaker: CompiledCircuitBreaker;
   outlierDetection: CompiledOutlierDetection;
   retryBudget: CompiledRetryBudget;
+  access: CompiledAccess;
+  rateLimits: CompiledRateLimit[];
+  /** Absent in snapshots cached by a control plane older than telemetry: read it as the defaults. */
+  telemetry?: CompiledTelemetry;
+}
+
+export interface CompiledTelemetry {
+  enabled: boolean;
+  /** Record one request in this many (1 = every request). */
+  sampleInterval: number;
+  /** Count streamed response bodies without content-length. */
+  countStreamedBytes: boolean;
 }
 
 /** The whole mesh compiled: one snapshot per service, without the control plane's counters. */
@@ -148,6 +162,8 @@ export interface CompiledRetry {
   onGatewayError: boolean;
   onConnectFailure: boolean;
   onReset: boolean;
+  /** gRPC status codes to retry (retryOn "unavailable", ...), ascending; see policies/grpc.ts. */
+  grpcRetryCodes: number[];
   /** Further retriable statuses (short list). */
   statusCodes: number[];
   retryNonIdempotent: boolean;
@@ -214,4 +230,101 @@ export interface CompiledRetryBudget {
   percent: number;
   minRetriesPerSecond: number;
   windowMs: number;
+}
+
+// Zero trust: the compiled form of policies/access.ts and policies/ratelimit.ts.
+
+export interface CompiledAccessRule {
+  /** "<service>/<rule name>": what x-edgemesh-denied-by says. */
+  id: string;
+  /** Caller names (services, identities, "external"); undefined means any caller. */
+  callers?: string[];
+  /** Upper-case methods; undefined means any. */
+  methods?: string[];
+  /** Any one must match; empty means any path. Regexes are RE2 and anchored. */
+  paths: CompiledStringMatch[];
+  /** Every one must match; names lower-cased. */
+  headers: CompiledValueMatch[];
+}
+
+export interface CompiledAccess {
+  mode: "permissive" | "strict";
+  /** A token that does not verify, or an identity header without one: 401, or the caller is "external". */
+  unverifiedIdentity: "refuse" | "external";
+  /** Checked first: the first that matches refuses the request. */
+  deny: CompiledAccessRule[];
+  allow: CompiledAccessRule[];
+  /** True when a request no allow rule admits is refused (strict, or any allow rule given). */
+  defaultDeny: boolean;
+  /** "<service>/(default-deny)": names that refusal. */
+  defaultDenyId: string;
+  /** Mesh-wide token settings, copied so the sidecar needs nothing else. */
+  tokens: { clockSkewMs: number; maxLifetimeMs: number; forwardedTtlMs: number };
+}
+
+export interface CompiledRateLimit {
+  /** "<service>/<limit name>": what x-edgemesh-rate-limited says. */
+  id: string;
+  /** Route names; undefined means every route. */
+  routes?: string[];
+  /** Caller names; undefined means every caller. */
+  callers?: string[];
+  perCaller: boolean;
+  perRoute: boolean;
+  perClientIp: boolean;
+  requests: number;
+  periodMs: number;
+  /** Bucket size. */
+  burst: number;
+  /** Counted across isolates too, by this `ratelimits` binding, configured with limit and period. */
+  shared?: { binding: string; limit: number; periodSeconds: 10 | 60 };
+}
+
+// Routing filters: the compiled form of policies/filters.ts. Header names are lower-cased.
+
+export interface CompiledHeaderModifier {
+  /** Applied in this order: remove, set, add. */
+  remove: string[];
+  set: { name: string; value: string }[];
+  add: { name: string; value: string }[];
+}
+
+export type CompiledPathRewrite =
+  | { kind: "full"; path: string }
+  /** `prefix` is the route's matched path prefix without a trailing "/" ("" for "/"). */
+  | { kind: "prefix"; prefix: string; replacement: string };
+
+export interface CompiledRewrite {
+  path?: CompiledPathRewrite;
+  hostname?: string;
+}
+
+export interface CompiledRedirect {
+  scheme?: "http" | "https";
+  hostname?: string;
+  port?: number;
+  path?: CompiledPathRewrite;
+  status: number;
+}
+
+export interface CompiledDirectResponse {
+  status: number;
+  /** Absent: no body (and no content type). */
+  body?: string;
+  contentType?: string;
+}
+
+export interface CompiledDestinationFilters {
+  requestHeaders?: CompiledHeaderModifier;
+  responseHeaders?: CompiledHeaderModifier;
+}
+
+export interface CompiledRouteFilters {
+  requestHeaders?: CompiledHeaderModifier;
+  responseHeaders?: CompiledHeaderModifier;
+  rewrite?: CompiledRewrite;
+  redirect?: CompiledRedirect;
+  directResponse?: CompiledDirectResponse;
+  /** Subset name -> the header modifiers of the destination naming it; only destinations that have some. */
+  destinations?: Record<string, CompiledDestinationFilters>;
 }

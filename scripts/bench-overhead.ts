@@ -13,6 +13,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { ROOT } from "./build.ts";
 import { instanceName, sidecarName, startMesh } from "./mesh.ts";
+import { measureTelemetryOverhead, type TelemetryOverhead } from "./bench/telemetry-overhead.ts";
 
 const SEQUENTIAL = Number(process.env.BENCH_REQUESTS ?? 4000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
@@ -34,6 +35,9 @@ const mesh = await startMesh({
     ],
   },
   exposeWorkers: [DIRECT, SIDECAR, PROXY],
+  // Not the local telemetry store (production writes to Analytics Engine); the telemetry phase
+  // below measures the sinks.
+  sidecarTelemetryStore: false,
 });
 
 try {
@@ -166,9 +170,12 @@ try {
   const okRps = result.throughput_ratio >= 0.7;
   console.log(`\ntarget: added p50 <= 0.3 ms: ${okP50 ? "met" : "NOT met"} (${result.added_p50_ms} ms); throughput >= 70% of direct: ${okRps ? "met" : "NOT met"} (${Math.round(result.throughput_ratio * 100)}%)`);
 
+  // Telemetry on and off, in a mesh of its own (scripts/bench/telemetry-overhead.ts).
+  const telemetry: TelemetryOverhead | undefined = process.env.BENCH_TELEMETRY === "0" ? undefined : await measureTelemetryOverhead();
+
   const out = path.join(ROOT, "bench/results/overhead.json");
   await mkdir(path.dirname(out), { recursive: true });
-  await writeFile(out, JSON.stringify(result, null, 2) + "\n");
+  await writeFile(out, JSON.stringify({ ...result, ...telemetry }, null, 2) + "\n");
   console.log(`wrote ${path.relative(process.cwd(), out)}`);
 } finally {
   await mesh.dispose();

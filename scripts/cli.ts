@@ -1,60 +1,35 @@
 // The edgemesh CLI: talks to the admin API of a local or deployed control plane.
 //   EDGEMESH_URL (default http://127.0.0.1:8788) and EDGEMESH_ADMIN_TOKEN (default: the local one).
+// Arguments are parsed by commander; every command has its own help page (`edgemesh help <command>`).
+// Exit codes: 0 done, 1 refused by the control plane (or not live, for sync), 2 a usage error or an
+// unreachable control plane.
 import { readFile } from "node:fs/promises";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { validatePolicy } from "../policies/schema.ts";
-
-const USAGE = `usage: edgemesh <command> [args]
-
-  status                         active policy version, recent history, sidecars seen
-  validate <file.json>           check a policy document locally (no server needed), every error with its path
-  apply <file.json> [--expect N] apply a policy; --expect refuses it unless version N is active
-                                 [--message "why"] [--author name]
-  get [version]                  print the active (or given) policy document
-  history [--limit N]            list policy versions
-  diff <from> [to]               what changed between two versions (to defaults to the active one)
-  rollback [--to N] [--expect N] re-apply an earlier version (default: the one before the active one)
-  registry                       services and their endpoints, declared and registered, and conflicts
-  register <service> <id> (--binding B | --url U) [--label k=v ...] [--weight W] [--lease-ms T]
-                                 register an instance with a lease; renew it with heartbeat
-  heartbeat <service> <id> [--lease-ms T]
-  deregister <service> <id>
-  health [service]               active and passive health of every endpoint
-  health-history [service] [--endpoint id] [--limit N]
-  sync [--generation G]          is the current change live on every sidecar? names the laggards; exit 1 if not
-  events [--since SEQ] [--types t1,t2] [--limit N]
-  watch [--since SEQ] [--types t1,t2]
-                                 follow the event stream (policy, registry, health, snapshots), resuming from SEQ
-  snapshot <service>             the compiled snapshot a sidecar of <service> receives
-  schema                         the policy JSON Schema
-
-environment: EDGEMESH_URL (default http://127.0.0.1:8788), EDGEMESH_ADMIN_TOKEN, EDGEMESH_MESH (optional mesh name)`;
 
 const baseUrl = process.env.EDGEMESH_URL ?? "http://127.0.0.1:8788";
 const token = process.env.EDGEMESH_ADMIN_TOKEN ?? "edgemesh-local-admin-token";
-
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const value = args[i + 1];
-  if (value === undefined) fail(`--${name} needs a value`);
-  args.splice(i, 2);
-  return value;
-}
 
 function fail(message: string): never {
   console.error(`edgemesh: ${message}`);
   process.exit(2);
 }
 
-async function api(method: string, pathname: string, init: { body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; body: any }> {
+interface ApiAnswer {
+  status: number;
+  body: any;
+}
+
+async function api(method: string, pathname: string, init: { body?: unknown; text?: string; headers?: Record<string, string> } = {}): Promise<ApiAnswer> {
   const url = new URL(pathname, baseUrl);
   if (process.env.EDGEMESH_MESH) url.searchParams.set("mesh", process.env.EDGEMESH_MESH);
+  const contentType = init.text !== undefined ? "text/plain; charset=utf-8" : "application/json";
   let res: Response;
   try {
     res = await fetch(url, {
       method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...init.headers },
-      ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+      headers: { authorization: `Bearer ${token}`, "content-type": contentType, ...init.headers },
+      ...(init.text !== undefined ? { body: init.text } : init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
     });
   } catch (err) {
     fail(`cannot reach the control plane at ${baseUrl} (${(err as Error).cause ?? (err as Error).message}); is \`npm start\` running, or is EDGEMESH_URL right?`);
@@ -73,19 +48,19 @@ function print(value: unknown): void {
   console.log(typeof value === "string" ? value : JSON.stringify(value, null, 2));
 }
 
-function refuse(res: { status: number; body: any }): never {
+function refuse(res: ApiAnswer): never {
   const b = res.body;
   if (b && Array.isArray(b.errors)) {
     console.error(`edgemesh: ${b.error ?? "refused"} (HTTP ${res.status})`);
     for (const e of b.errors) console.error(`  ${e.path}: ${e.message}`);
   } else {
-    console.error(`edgemesh: ${b?.error ?? JSON.stringify(b)} (HTTP ${res.status})`);
+    const construct = b?.construct ? ` [construct: ${b.construct}]` : "";
+    console.error(`edgemesh: ${b?.error ?? JSON.stringify(b)}${construct} (HTTP ${res.status})`);
   }
   process.exit(1);
 }
 
-async function readDocument(file: string | undefined): Promise<unknown> {
-  if (!file) fail("give a policy file, e.g. policies/bookinfo.json");
+async function readDocument(file: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -101,209 +76,417 @@ async function readDocument(file: string | undefined): Promise<unknown> {
 
 const when = (ms: number) => new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
 
-async function main(argv: string[]): Promise<void> {
-  const [command, ...args] = argv;
-  switch (command) {
-    case "validate": {
-      const result = validatePolicy(await readDocument(args[0]));
-      if (result.ok) {
-        console.log(`${args[0]}: valid (mesh "${result.document.mesh}", ${Object.keys(result.document.services).length} services)`);
-        return;
-      }
-      console.error(`${args[0]}: ${result.errors.length} error(s)`);
-      for (const e of result.errors) console.error(`  ${e.path}: ${e.message}`);
-      process.exit(1);
+/** Option parsers: a clear usage error (exit 2) instead of NaN reaching the API. */
+function integer(what: string) {
+  return (raw: string): string => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new InvalidArgumentError(`${what} must be an integer, got "${raw}"`);
+    return raw.trim();
+  };
+}
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** A plain text table: a header row and left-aligned columns. */
+function table(headers: string[], rows: (string | number)[][]): string {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n");
+}
+
+// ---- golden metrics: stat and top --------------------------------------------------------------
+
+const SCOPES = ["services", "edges", "routes"] as const;
+type Scope = (typeof SCOPES)[number];
+
+interface Golden {
+  labels: Record<string, string>;
+  requests: number;
+  requestsPerSecond: number;
+  successRate: number | null;
+  latencyMs: { p50: number; p95: number; p99: number };
+  retries: number;
+  sheds: number;
+}
+
+const LABELS: Record<Scope, string[]> = { services: ["service"], edges: ["source", "destination"], routes: ["service", "route"] };
+
+async function metrics(scope: Scope, window: string, source: string | undefined): Promise<{ rows: Golden[]; body: any }> {
+  const q = new URLSearchParams({ window });
+  if (source) q.set("source", source);
+  const res = await api("GET", `/v1/metrics/${scope}?${q}`);
+  if (res.status !== 200) refuse(res);
+  return { rows: res.body[scope] as Golden[], body: res.body };
+}
+
+const fixed = (n: number, digits: number) => (Number.isInteger(n) ? String(n) : n.toFixed(digits));
+
+function goldenTable(scope: Scope, rows: Golden[]): string {
+  const headers = [...LABELS[scope].map((l) => l.toUpperCase()), "RPS", "SUCCESS", "P50_MS", "P95_MS", "P99_MS", "RETRIES", "SHEDS", "REQUESTS"];
+  return table(headers, rows.map((r) => [
+    ...LABELS[scope].map((l) => r.labels[l] ?? ""),
+    r.requestsPerSecond.toFixed(2),
+    r.successRate === null ? "-" : `${(r.successRate * 100).toFixed(2)}%`,
+    fixed(r.latencyMs.p50, 1), fixed(r.latencyMs.p95, 1), fixed(r.latencyMs.p99, 1),
+    fixed(r.retries, 1), fixed(r.sheds, 1), fixed(r.requests, 1),
+  ]));
+}
+
+function windowOption(): Option {
+  return new Option("--window <duration>", "the window the metrics cover: 30s, 1m, 5m, 1h, 7d").default("1m");
+}
+
+function sourceOption(): Option {
+  return new Option("--source <where>", "local (the telemetry store) or edge (Analytics Engine); default: edge when the control plane is configured for it").choices(["local", "edge"]);
+}
+
+// ---- the commands -------------------------------------------------------------------------------
+
+const program = new Command("edgemesh")
+  .description("Operate an edgemesh service mesh through its control plane's admin API.")
+  .addHelpText("after", `
+Environment:
+  EDGEMESH_URL          the control plane (default http://127.0.0.1:8788)
+  EDGEMESH_ADMIN_TOKEN  the admin token (default the local one)
+  EDGEMESH_MESH         a mesh other than the control plane's default
+
+Run "edgemesh help <command>" for a command's options.`)
+  .showHelpAfterError("(run with --help for usage)")
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(`edgemesh: ${text.replace(/^error: /, "")}`) });
+
+program
+  .command("status")
+  .description("active policy version, recent history, the sidecars that checked in")
+  .action(async () => {
+    const [policy, history, sidecars] = await Promise.all([api("GET", "/v1/policy"), api("GET", "/v1/policy/history?limit=5"), api("GET", "/v1/sidecars")]);
+    if (policy.status === 404) console.log("no policy applied yet");
+    else if (policy.status !== 200) refuse(policy);
+    else console.log(`active policy: version ${policy.body.version}, applied ${when(policy.body.appliedAtMs)} by ${policy.body.author}`);
+    if (history.status === 200 && history.body.versions.length > 1) {
+      console.log(`recent versions: ${history.body.versions.map((v: { version: number }) => `v${v.version}`).join(" ")}`);
     }
-    case "apply": {
-      const expect = flag(args, "expect");
-      const message = flag(args, "message");
-      const author = flag(args, "author") ?? process.env.USER ?? "cli";
-      const headers: Record<string, string> = { "x-edgemesh-author": author };
-      if (expect !== undefined) headers["if-match"] = `"${expect}"`;
-      if (message !== undefined) headers["x-edgemesh-message"] = message;
-      const res = await api("POST", "/v1/policy", { body: await readDocument(args[0]), headers });
-      if (res.status !== 201) refuse(res);
-      console.log(`applied ${args[0]} as version ${res.body.version}`);
+    if (sidecars.status === 200) {
+      const list = Array.isArray(sidecars.body) ? sidecars.body : (sidecars.body.sidecars ?? []);
+      console.log(`sidecars seen: ${list.length}`);
+      for (const s of list) console.log(`  ${s.service.padEnd(14)} isolate ${String(s.isolateId).slice(0, 8)}  colo ${s.colo}  generation ${s.generation}  last seen ${when(s.lastSeenMs)}`);
+    }
+  });
+
+program
+  .command("validate")
+  .description("check a policy document locally (no server needed), every error with its path")
+  .argument("<file>", "the policy document (JSON)")
+  .action(async (file: string) => {
+    const result = validatePolicy(await readDocument(file));
+    if (result.ok) {
+      console.log(`${file}: valid (mesh "${result.document.mesh}", ${Object.keys(result.document.services).length} services)`);
       return;
     }
-    case "get": {
-      const res = await api("GET", args[0] ? `/v1/policy/${args[0]}` : "/v1/policy");
-      if (res.status !== 200) refuse(res);
-      print(res.body.document);
-      return;
+    console.error(`${file}: ${result.errors.length} error(s)`);
+    for (const e of result.errors) console.error(`  ${e.path}: ${e.message}`);
+    process.exit(1);
+  });
+
+program
+  .command("apply")
+  .description("apply a policy document; the active one stays in force if it is refused")
+  .argument("<file>", "the policy document (JSON)")
+  .option("--expect <version>", "refuse unless this version is active (two operators cannot overwrite each other)", integer("--expect"))
+  .option("--message <text>", "why, kept in the history")
+  .option("--author <name>", "who, kept in the history (default $USER)")
+  .action(async (file: string, o: { expect?: string; message?: string; author?: string }) => {
+    const headers: Record<string, string> = { "x-edgemesh-author": o.author ?? process.env.USER ?? "cli" };
+    if (o.expect !== undefined) headers["if-match"] = `"${o.expect}"`;
+    if (o.message !== undefined) headers["x-edgemesh-message"] = o.message;
+    const res = await api("POST", "/v1/policy", { body: await readDocument(file), headers });
+    if (res.status !== 201) refuse(res);
+    console.log(`applied ${file} as version ${res.body.version}`);
+  });
+
+program
+  .command("get")
+  .description("print the active (or a given) policy document")
+  .argument("[version]", "a policy version", integer("version"))
+  .action(async (version?: string) => {
+    const res = await api("GET", version ? `/v1/policy/${version}` : "/v1/policy");
+    if (res.status !== 200) refuse(res);
+    print(res.body.document);
+  });
+
+program
+  .command("history")
+  .description("list policy versions: who, when, apply or rollback")
+  .option("--limit <n>", "how many versions", integer("--limit"), "20")
+  .action(async (o: { limit: string }) => {
+    const res = await api("GET", `/v1/policy/history?limit=${encodeURIComponent(o.limit)}`);
+    if (res.status !== 200) refuse(res);
+    for (const v of res.body.versions) {
+      const active = v.version === res.body.activeVersion ? "*" : " ";
+      const what = v.kind === "rollback" ? `rollback to ${v.restoredVersion}` : "apply";
+      console.log(`${active} v${v.version}  ${when(v.appliedAtMs)}  ${v.author}  ${what}${v.message ? `  "${v.message}"` : ""}`);
     }
-    case "history": {
-      const limit = flag(args, "limit") ?? "20";
-      const res = await api("GET", `/v1/policy/history?limit=${encodeURIComponent(limit)}`);
-      if (res.status !== 200) refuse(res);
-      for (const v of res.body.versions) {
-        const active = v.version === res.body.activeVersion ? "*" : " ";
-        const what = v.kind === "rollback" ? `rollback to ${v.restoredVersion}` : "apply";
-        console.log(`${active} v${v.version}  ${when(v.appliedAtMs)}  ${v.author}  ${what}${v.message ? `  "${v.message}"` : ""}`);
-      }
-      return;
+  });
+
+program
+  .command("diff")
+  .description("every changed, added and removed field between two versions, by JSON path")
+  .argument("<from>", "the version to diff from", integer("from"))
+  .argument("[to]", "the version to diff to (default the active one)", integer("to"))
+  .action(async (from: string, to?: string) => {
+    const res = await api("GET", `/v1/policy/diff?from=${encodeURIComponent(from)}${to ? `&to=${encodeURIComponent(to)}` : ""}`);
+    if (res.status !== 200) refuse(res);
+    if (res.body.changes.length === 0) console.log(`v${res.body.from} and v${res.body.to} are the same`);
+    for (const c of res.body.changes) {
+      if (c.op === "added") console.log(`+ ${c.path}: ${JSON.stringify(c.to)}`);
+      else if (c.op === "removed") console.log(`- ${c.path}: ${JSON.stringify(c.from)}`);
+      else console.log(`~ ${c.path}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`);
     }
-    case "diff": {
-      if (!args[0]) fail("give the version to diff from: edgemesh diff <from> [to]");
-      const res = await api("GET", `/v1/policy/diff?from=${encodeURIComponent(args[0])}${args[1] ? `&to=${encodeURIComponent(args[1])}` : ""}`);
-      if (res.status !== 200) refuse(res);
-      if (res.body.changes.length === 0) console.log(`v${res.body.from} and v${res.body.to} are the same`);
-      for (const c of res.body.changes) {
-        if (c.op === "added") console.log(`+ ${c.path}: ${JSON.stringify(c.to)}`);
-        else if (c.op === "removed") console.log(`- ${c.path}: ${JSON.stringify(c.from)}`);
-        else console.log(`~ ${c.path}: ${JSON.stringify(c.from)} -> ${JSON.stringify(c.to)}`);
-      }
-      return;
+  });
+
+program
+  .command("rollback")
+  .description("re-apply an earlier version as a new version (history is never rewritten)")
+  .option("--to <version>", "the version to restore (default the one before the active one)", integer("--to"))
+  .option("--expect <version>", "refuse unless this version is active", integer("--expect"))
+  .action(async (o: { to?: string; expect?: string }) => {
+    const res = await api("POST", `/v1/policy/rollback${o.to ? `?to=${encodeURIComponent(o.to)}` : ""}`, {
+      headers: o.expect !== undefined ? { "if-match": `"${o.expect}"` } : {},
+    });
+    if (res.status !== 201) refuse(res);
+    console.log(`rolled back: version ${res.body.version} is now active`);
+  });
+
+program
+  .command("registry")
+  .description("services and their endpoints, declared and registered, leases, exclusions and conflicts")
+  .action(async () => print((await api("GET", "/v1/registry")).body));
+
+program
+  .command("register")
+  .description("register an instance with a lease; renew it with heartbeat")
+  .argument("<service>")
+  .argument("<id>", "the instance's endpoint id")
+  .option("--binding <name>", "a service binding of the sidecar that reaches the instance")
+  .option("--url <url>", "an origin URL that reaches the instance")
+  .option("--label <key=value>", "a label (repeatable)", collect)
+  .option("--weight <w>", "relative weight within its subsets", integer("--weight"))
+  .option("--lease-ms <ms>", "lease length (default the service's registration.leaseTtlMs)", integer("--lease-ms"))
+  .action(async (service: string, id: string, o: { binding?: string; url?: string; label?: string[]; weight?: string; leaseMs?: string }) => {
+    if ((o.binding === undefined) === (o.url === undefined)) fail("give exactly one of --binding B or --url U");
+    const labels: Record<string, string> = {};
+    for (const label of o.label ?? []) {
+      const eq = label.indexOf("=");
+      if (eq <= 0) fail(`--label takes key=value, got "${label}"`);
+      labels[label.slice(0, eq)] = label.slice(eq + 1);
     }
-    case "rollback": {
-      const to = flag(args, "to");
-      const expect = flag(args, "expect");
-      const res = await api("POST", `/v1/policy/rollback${to ? `?to=${encodeURIComponent(to)}` : ""}`, {
-        headers: expect !== undefined ? { "if-match": `"${expect}"` } : {},
-      });
-      if (res.status !== 201) refuse(res);
-      console.log(`rolled back: version ${res.body.version} is now active`);
-      return;
+    const body: Record<string, unknown> = { id, labels };
+    if (o.binding !== undefined) body.binding = o.binding;
+    if (o.url !== undefined) body.url = o.url;
+    if (o.weight !== undefined) body.weight = Number(o.weight);
+    if (o.leaseMs !== undefined) body.leaseTtlMs = Number(o.leaseMs);
+    const res = await api("POST", `/v1/registry/${encodeURIComponent(service)}`, { body });
+    if (res.status !== 201) refuse(res);
+    console.log(`registered ${service}/${id} until ${when(res.body.expiresAtMs)} (lease ${res.body.leaseTtlMs} ms, generation ${res.body.generation})`);
+    for (const c of res.body.conflicts ?? []) console.log(`  conflict: ${JSON.stringify(c)}`);
+  });
+
+program
+  .command("heartbeat")
+  .description("renew a registered instance's lease; a lapsed lease removes it from every snapshot")
+  .argument("<service>")
+  .argument("<id>")
+  .option("--lease-ms <ms>", "the new lease length", integer("--lease-ms"))
+  .action(async (service: string, id: string, o: { leaseMs?: string }) => {
+    const res = await api("POST", `/v1/registry/${encodeURIComponent(service)}/${encodeURIComponent(id)}/heartbeat`, {
+      body: o.leaseMs !== undefined ? { leaseTtlMs: Number(o.leaseMs) } : {},
+    });
+    if (res.status !== 200) refuse(res);
+    console.log(`lease of ${service}/${id} renewed until ${when(res.body.expiresAtMs)}`);
+  });
+
+program
+  .command("deregister")
+  .description("remove a registered instance now")
+  .argument("<service>")
+  .argument("<id>")
+  .action(async (service: string, id: string) => {
+    const res = await api("DELETE", `/v1/registry/${encodeURIComponent(service)}/${encodeURIComponent(id)}`);
+    if (res.status !== 200) refuse(res);
+    console.log(`deregistered ${service}/${id}`);
+  });
+
+program
+  .command("health")
+  .description("active and passive health of every endpoint, and which are excluded")
+  .argument("[service]")
+  .action(async (service?: string) => {
+    const res = await api("GET", `/v1/health${service ? `?service=${encodeURIComponent(service)}` : ""}`);
+    if (res.status !== 200) refuse(res);
+    for (const e of res.body.endpoints) {
+      const active = e.active ? `active ${e.active.state} (${e.active.consecutiveOk} ok / ${e.active.consecutiveFail} failed in a row)` : "no active checks";
+      const passive = e.passive?.ejectedUntilMs ? `, passively ejected until ${when(e.passive.ejectedUntilMs)}: ${e.passive.reason}` : "";
+      console.log(`${e.excluded ? "OUT" : "in "}  ${`${e.service}/${e.endpointId}`.padEnd(28)} ${active}${passive}`);
     }
-    case "status": {
-      const [policy, history, sidecars] = await Promise.all([api("GET", "/v1/policy"), api("GET", "/v1/policy/history?limit=5"), api("GET", "/v1/sidecars")]);
-      if (policy.status === 404) console.log("no policy applied yet");
-      else if (policy.status !== 200) refuse(policy);
-      else console.log(`active policy: version ${policy.body.version}, applied ${when(policy.body.appliedAtMs)} by ${policy.body.author}`);
-      if (history.status === 200 && history.body.versions.length > 1) {
-        console.log(`recent versions: ${history.body.versions.map((v: { version: number }) => `v${v.version}`).join(" ")}`);
-      }
-      if (sidecars.status === 200) {
-        const list = Array.isArray(sidecars.body) ? sidecars.body : (sidecars.body.sidecars ?? []);
-        console.log(`sidecars seen: ${list.length}`);
-        for (const s of list) console.log(`  ${s.service.padEnd(14)} isolate ${String(s.isolateId).slice(0, 8)}  colo ${s.colo}  generation ${s.generation}  last seen ${when(s.lastSeenMs)}`);
-      }
-      return;
+  });
+
+program
+  .command("health-history")
+  .description("every health transition with its time, source and reason")
+  .argument("[service]")
+  .option("--endpoint <id>", "only this endpoint")
+  .option("--limit <n>", "how many transitions", integer("--limit"), "50")
+  .action(async (service: string | undefined, o: { endpoint?: string; limit: string }) => {
+    const q = new URLSearchParams({ limit: o.limit });
+    if (service) q.set("service", service);
+    if (o.endpoint) q.set("endpoint", o.endpoint);
+    const res = await api("GET", `/v1/health/history?${q}`);
+    if (res.status !== 200) refuse(res);
+    for (const t of res.body.transitions) console.log(`${when(t.atMs)}  ${t.service}/${t.endpointId}  ${t.source}  ${t.from} -> ${t.to}  ${t.reason}`);
+  });
+
+program
+  .command("sync")
+  .description('"is my change live everywhere?": every sidecar and the generation it serves; exit 1 when not live')
+  .option("--generation <g>", "the generation to check (default the current one)", integer("--generation"))
+  .action(async (o: { generation?: string }) => {
+    const res = await api("GET", `/v1/sync${o.generation ? `?generation=${encodeURIComponent(o.generation)}` : ""}`);
+    if (res.status !== 200) refuse(res);
+    const b = res.body;
+    console.log(`generation ${b.targetGeneration} (policy v${b.policyVersion}) live everywhere: ${b.live ? "yes" : "NO"}`);
+    for (const s of b.sidecars) {
+      console.log(`  ${s.state.padEnd(7)} ${s.service.padEnd(14)} isolate ${String(s.isolateId).slice(0, 8)}  colo ${s.colo}  generation ${s.generation}  seen ${s.lastSeenAgoMs} ms ago`);
     }
-    case "registry":
-      return print((await api("GET", "/v1/registry")).body);
-    case "register": {
-      const [service, id] = args;
-      if (!service || !id) fail("usage: edgemesh register <service> <id> (--binding B | --url U) [--label k=v ...]");
-      const binding = flag(args, "binding");
-      const url = flag(args, "url");
-      const weight = flag(args, "weight");
-      const lease = flag(args, "lease-ms");
-      const labels: Record<string, string> = {};
-      for (let label = flag(args, "label"); label !== undefined; label = flag(args, "label")) {
-        const eq = label.indexOf("=");
-        if (eq <= 0) fail(`--label takes key=value, got "${label}"`);
-        labels[label.slice(0, eq)] = label.slice(eq + 1);
-      }
-      const body: Record<string, unknown> = { id, labels };
-      if (binding !== undefined) body.binding = binding;
-      if (url !== undefined) body.url = url;
-      if (weight !== undefined) body.weight = Number(weight);
-      if (lease !== undefined) body.leaseTtlMs = Number(lease);
-      const res = await api("POST", `/v1/registry/${encodeURIComponent(service)}`, { body });
-      if (res.status !== 201) refuse(res);
-      console.log(`registered ${service}/${id} until ${when(res.body.expiresAtMs)} (lease ${res.body.leaseTtlMs} ms, generation ${res.body.generation})`);
-      for (const c of res.body.conflicts ?? []) console.log(`  conflict: ${JSON.stringify(c)}`);
-      return;
-    }
-    case "heartbeat": {
-      const [service, id] = args;
-      if (!service || !id) fail("usage: edgemesh heartbeat <service> <id> [--lease-ms T]");
-      const lease = flag(args, "lease-ms");
-      const res = await api("POST", `/v1/registry/${encodeURIComponent(service)}/${encodeURIComponent(id)}/heartbeat`, {
-        body: lease !== undefined ? { leaseTtlMs: Number(lease) } : {},
-      });
-      if (res.status !== 200) refuse(res);
-      console.log(`lease of ${service}/${id} renewed until ${when(res.body.expiresAtMs)}`);
-      return;
-    }
-    case "deregister": {
-      const [service, id] = args;
-      if (!service || !id) fail("usage: edgemesh deregister <service> <id>");
-      const res = await api("DELETE", `/v1/registry/${encodeURIComponent(service)}/${encodeURIComponent(id)}`);
-      if (res.status !== 200) refuse(res);
-      console.log(`deregistered ${service}/${id}`);
-      return;
-    }
-    case "health": {
-      const res = await api("GET", `/v1/health${args[0] ? `?service=${encodeURIComponent(args[0])}` : ""}`);
-      if (res.status !== 200) refuse(res);
-      for (const e of res.body.endpoints) {
-        const active = e.active ? `active ${e.active.state} (${e.active.consecutiveOk} ok / ${e.active.consecutiveFail} failed in a row)` : "no active checks";
-        const passive = e.passive?.ejectedUntilMs ? `, passively ejected until ${when(e.passive.ejectedUntilMs)}: ${e.passive.reason}` : "";
-        console.log(`${e.excluded ? "OUT" : "in "}  ${`${e.service}/${e.endpointId}`.padEnd(28)} ${active}${passive}`);
-      }
-      return;
-    }
-    case "health-history": {
-      const endpoint = flag(args, "endpoint");
-      const limit = flag(args, "limit") ?? "50";
-      const q = new URLSearchParams({ limit });
-      if (args[0]) q.set("service", args[0]);
-      if (endpoint) q.set("endpoint", endpoint);
-      const res = await api("GET", `/v1/health/history?${q}`);
-      if (res.status !== 200) refuse(res);
-      for (const t of res.body.transitions) console.log(`${when(t.atMs)}  ${t.service}/${t.endpointId}  ${t.source}  ${t.from} -> ${t.to}  ${t.reason}`);
-      return;
-    }
-    case "sync": {
-      const generation = flag(args, "generation");
-      const res = await api("GET", `/v1/sync${generation ? `?generation=${encodeURIComponent(generation)}` : ""}`);
-      if (res.status !== 200) refuse(res);
-      const b = res.body;
-      console.log(`generation ${b.targetGeneration} (policy v${b.policyVersion}) live everywhere: ${b.live ? "yes" : "NO"}`);
-      for (const s of b.sidecars) {
-        console.log(`  ${s.state.padEnd(7)} ${s.service.padEnd(14)} isolate ${String(s.isolateId).slice(0, 8)}  colo ${s.colo}  generation ${s.generation}  seen ${s.lastSeenAgoMs} ms ago`);
-      }
-      if (!b.live) console.log(`laggards: ${b.laggards.join(", ")}`);
-      console.log(`control plane: ${Number(b.snapshotCallsPerSecond).toFixed(1)} snapshot calls/s from these sidecars`);
-      if (!b.live) process.exit(1);
-      return;
-    }
-    case "events":
-    case "watch": {
-      let since = flag(args, "since");
-      const types = flag(args, "types");
-      const limit = flag(args, "limit") ?? "500";
-      const show = (e: { seq: number; atMs: number; type: string; data: unknown }) => console.log(`#${e.seq}  ${when(e.atMs)}  ${e.type.padEnd(22)} ${JSON.stringify(e.data)}`);
-      const page = async () => {
-        const q = new URLSearchParams({ limit });
-        if (since !== undefined) q.set("since", since);
-        if (types) q.set("types", types);
-        const res = await api("GET", `/v1/events?${q}`);
-        if (res.status !== 200) refuse(res);
-        for (const e of res.body.events) show(e);
-        const last = res.body.events.at(-1);
-        // nextSince skips events the type filter passed over; older control planes lack it.
-        since = String(res.body.nextSince ?? (last ? last.seq : (since ?? res.body.latestSeq)));
-      };
-      await page();
-      if (command === "events") return;
-      // Node 20 has no WebSocket client without a flag, so the CLI follows /v1/events by
-      // sequence number: resumable and gap-free like the /v1/watch stream.
-      console.error(`watching from #${since} (Ctrl-C stops; resume with --since ${since})`);
-      for (;;) {
-        await new Promise((r) => setTimeout(r, 500));
-        await page();
-      }
-    }
-    case "snapshot": {
-      if (!args[0]) fail("give a service name");
-      const res = await api("GET", `/v1/snapshot/${encodeURIComponent(args[0])}`);
-      if (res.status !== 200) refuse(res);
-      return print(res.body);
-    }
-    case "schema":
-      return print((await api("GET", "/v1/schema")).body);
-    case undefined:
-    case "help":
-    case "--help":
-    case "-h":
-      console.log(USAGE);
-      return;
-    default:
-      fail(`unknown command "${command}"\n\n${USAGE}`);
+    if (!b.live) console.log(`laggards: ${b.laggards.join(", ")}`);
+    console.log(`control plane: ${Number(b.snapshotCallsPerSecond).toFixed(1)} snapshot calls/s from these sidecars`);
+    if (!b.live) process.exit(1);
+  });
+
+interface EventOptions {
+  since?: string;
+  types?: string;
+  limit: string;
+}
+
+async function events(o: EventOptions, follow: boolean): Promise<void> {
+  let since = o.since;
+  const show = (e: { seq: number; atMs: number; type: string; data: unknown }) => console.log(`#${e.seq}  ${when(e.atMs)}  ${e.type.padEnd(22)} ${JSON.stringify(e.data)}`);
+  const page = async () => {
+    const q = new URLSearchParams({ limit: o.limit });
+    if (since !== undefined) q.set("since", since);
+    if (o.types) q.set("types", o.types);
+    const res = await api("GET", `/v1/events?${q}`);
+    if (res.status !== 200) refuse(res);
+    for (const e of res.body.events) show(e);
+    const last = res.body.events.at(-1);
+    // nextSince skips events the type filter passed over; older control planes lack it.
+    since = String(res.body.nextSince ?? (last ? last.seq : (since ?? res.body.latestSeq)));
+  };
+  await page();
+  if (!follow) return;
+  // Node 20 has no WebSocket client without a flag, so the CLI follows /v1/events by sequence
+  // number: resumable and gap-free like the /v1/watch stream.
+  console.error(`watching from #${since} (Ctrl-C stops; resume with --since ${since})`);
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 500));
+    await page();
   }
 }
 
-await main(process.argv.slice(2));
+for (const [name, follow, description] of [
+  ["events", false, "the event log: policy applied/rolled back, endpoint registered/expired, health changed, snapshot served"],
+  ["watch", true, "follow the event log live; resuming with the last sequence number misses nothing"],
+] as const) {
+  program
+    .command(name)
+    .description(description)
+    .option("--since <seq>", "only events after this sequence number", integer("--since"))
+    .option("--types <t1,t2>", "only these event types")
+    .option("--limit <n>", "events per page", integer("--limit"), "500")
+    .action((o: EventOptions) => events(o, follow));
+}
+
+program
+  .command("snapshot")
+  .description("the compiled snapshot a sidecar of <service> receives")
+  .argument("<service>")
+  .action(async (service: string) => {
+    const res = await api("GET", `/v1/snapshot/${encodeURIComponent(service)}`);
+    if (res.status !== 200) refuse(res);
+    print(res.body);
+  });
+
+program
+  .command("schema")
+  .description("the policy JSON Schema")
+  .action(async () => print((await api("GET", "/v1/schema")).body));
+
+program
+  .command("stat")
+  .description("golden metrics over a window: request rate, success rate, p50/p95/p99 latency, retries, sheds")
+  .argument("[scope]", "services (by destination), edges (source -> destination) or routes", "services")
+  .addOption(windowOption())
+  .addOption(sourceOption())
+  .option("--json", "print the API's JSON answer")
+  .addHelpText("after", "\nExample:\n  edgemesh stat edges --window 5m")
+  .action(async (scope: string, o: { window: string; source?: string; json?: boolean }) => {
+    if (!(SCOPES as readonly string[]).includes(scope)) fail(`stat takes services, edges or routes, got "${scope}"`);
+    const { rows, body } = await metrics(scope as Scope, o.window, o.source);
+    if (o.json) return print(body);
+    if (rows.length === 0) return console.log(`no requests in the last ${o.window} (source: ${body.source})`);
+    console.log(goldenTable(scope as Scope, rows));
+  });
+
+program
+  .command("top")
+  .description("the busiest routes and edges, refreshed live (Ctrl-C stops)")
+  .addOption(windowOption())
+  .addOption(sourceOption())
+  .option("--interval <seconds>", "seconds between refreshes", integer("--interval"), "2")
+  .option("--limit <n>", "rows per table", integer("--limit"), "10")
+  .option("--iterations <n>", "stop after this many refreshes (default: until Ctrl-C)", integer("--iterations"))
+  .option("--json", "one JSON object per refresh instead of tables")
+  .action(async (o: { window: string; source?: string; interval: string; limit: string; iterations?: string; json?: boolean }) => {
+    const limit = Number(o.limit);
+    const clear = process.stdout.isTTY && !o.json;
+    for (let i = 0; o.iterations === undefined || i < Number(o.iterations); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, Number(o.interval) * 1000));
+      const [routes, edges] = await Promise.all([metrics("routes", o.window, o.source), metrics("edges", o.window, o.source)]);
+      const busiest = (rows: Golden[]) => [...rows].sort((a, b) => b.requestsPerSecond - a.requestsPerSecond).slice(0, limit);
+      if (o.json) {
+        console.log(JSON.stringify({ atMs: Date.now(), window: o.window, routes: busiest(routes.rows), edges: busiest(edges.rows) }));
+        continue;
+      }
+      if (clear) process.stdout.write("\x1b[2J\x1b[H");
+      console.log(`edgemesh top: busiest over the last ${o.window}, ${new Date().toISOString()} (source: ${routes.body.source})\n`);
+      console.log(routes.rows.length ? goldenTable("routes", busiest(routes.rows)) : "no requests on any route");
+      console.log("");
+      console.log(edges.rows.length ? goldenTable("edges", busiest(edges.rows)) : "no requests on any edge");
+    }
+  });
+
+program
+  .command("query")
+  .description("run an Analytics Engine SQL query, locally or at the edge; the same text works in both")
+  .argument("<sql>", "the query, e.g. \"SELECT blob3 AS service, count() AS n FROM edgemesh_requests GROUP BY service\"")
+  .addOption(sourceOption())
+  .option("--json", "print the answer as JSON (meta, data, rows)")
+  .action(async (sql: string, o: { source?: string; json?: boolean }) => {
+    const res = await api("POST", `/v1/analytics/sql${o.source ? `?source=${o.source}` : ""}`, { text: sql });
+    if (res.status !== 200) refuse(res);
+    if (o.json) return print(res.body);
+    const names: string[] = (res.body.meta ?? []).map((m: { name: string }) => m.name);
+    const data: Record<string, unknown>[] = res.body.data ?? [];
+    if (names.length === 0 && data[0]) names.push(...Object.keys(data[0]));
+    console.log(table(names, data.map((row) => names.map((n) => (row[n] === null || row[n] === undefined ? "" : String(row[n]))))));
+    console.log(`(${res.body.rows ?? data.length} row${(res.body.rows ?? data.length) === 1 ? "" : "s"})`);
+  });
+
+try {
+  if (process.argv.length <= 2) program.outputHelp();
+  else await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Help and version end with code 0; every other parse error is a usage error.
+    process.exit(err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.help" ? 0 : 2);
+  }
+  throw err;
+}

@@ -27,7 +27,14 @@ export interface Topology {
   /** Service name -> its instances. The first service is the entry served on the main port. */
   services: Record<string, InstanceSpec[]>;
   /** Extra Workers (test clients, benchmarks) that call sidecars or instances directly. */
-  extraWorkers?: { name: string; script: string; vars?: Record<string, string>; serviceBindings: Record<string, string> }[];
+  extraWorkers?: {
+    name: string;
+    script: string;
+    vars?: Record<string, string>;
+    serviceBindings: NonNullable<WorkerOptions["serviceBindings"]>;
+    /** Further Miniflare options of this Worker: Durable Objects, Analytics Engine datasets, … */
+    options?: Partial<WorkerOptions>;
+  }[];
 }
 
 export const BOOKINFO: Topology = {
@@ -63,6 +70,11 @@ export interface MeshOptions {
   controlVars?: Record<string, string>;
   /** Sidecar env overrides, e.g. SNAPSHOT_TTL_MS. */
   sidecarVars?: Record<string, string>;
+  /**
+   * The Durable Object the sidecars' telemetry goes to (TELEMETRY_STORE); default the control
+   * Worker's TelemetryStore. false: no telemetry sink. Tests point it at misbehaving stores.
+   */
+  sidecarTelemetryStore?: { className: string; scriptName: string } | false;
   /** Workers to expose on a socket of their own (free port); see `RunningMesh.directUrl`. */
   exposeWorkers?: string[];
   /**
@@ -98,6 +110,7 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
     durableObjects: {
       MESH_CONTROL: { className: "MeshControl", useSQLite: true },
       MESH_RELAY: { className: "MeshRelay", useSQLite: true },
+      TELEMETRY_STORE: { className: "TelemetryStore", useSQLite: true },
     },
     // MeshControl health-checks binding endpoints through their service's sidecar, and runs its
     // checks in batches through its own HealthProbe entrypoint.
@@ -108,6 +121,8 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
     unsafeDirectSockets: [{ host: opts.host ?? "127.0.0.1", port: opts.controlPort ?? 0 }],
   };
   const sidecarScript = await scriptOf("sidecar");
+  // Analytics Engine stores nothing locally, so sidecars send telemetry to the store instead.
+  const telemetryStore = opts.sidecarTelemetryStore ?? { className: "TelemetryStore", scriptName: CONTROL_WORKER };
   const sidecars: WorkerOptions[] = Object.entries(topology.services).map(([service, instances]) => ({
     name: sidecarName(service),
     ...sidecarScript,
@@ -116,18 +131,21 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
     durableObjects: {
       MESH_CONTROL: { className: "MeshControl", scriptName: CONTROL_WORKER, useSQLite: true },
       ...(opts.relays === false ? {} : { MESH_RELAY: { className: "MeshRelay", scriptName: CONTROL_WORKER, useSQLite: true } }),
+      ...(telemetryStore ? { TELEMETRY_STORE: { ...telemetryStore, useSQLite: true } } : {}),
     },
     serviceBindings: Object.fromEntries(instances.map((i) => [i.binding, instanceName(topology.mesh, i.id)])),
   }));
   const instances: WorkerOptions[] = [];
-  for (const list of Object.values(topology.services)) {
+  for (const [service, list] of Object.entries(topology.services)) {
     for (const i of list) {
       instances.push({
         name: instanceName(topology.mesh, i.id),
         ...(await scriptOf(i.script)),
         compatibilityDate: COMPATIBILITY_DATE,
         bindings: { ENDPOINT_ID: i.id, ...i.vars },
-        serviceBindings: Object.fromEntries(Object.entries(i.calls ?? {}).map(([b, svc]) => [b, sidecarName(svc)])),
+        // The binding's props name the caller to the callee's sidecar (ctx.props): deployment
+        // config the calling code cannot forge, as `props = { caller = "..." }` in wrangler.toml.
+        serviceBindings: Object.fromEntries(Object.entries(i.calls ?? {}).map(([b, svc]) => [b, { name: sidecarName(svc), props: { caller: service } }])),
       });
     }
   }
@@ -139,6 +157,7 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: { ...w.vars },
       serviceBindings: w.serviceBindings,
+      ...w.options,
     });
   }
   const all = [...sidecars, control, ...instances, ...extras];

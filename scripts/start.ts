@@ -51,6 +51,7 @@ edgemesh is running (ready in ${Math.round(performance.now() - started)} ms)
 
   app (productpage via its sidecar)  ${mesh.url.href}
   control plane (admin API)          ${mesh.controlUrl.href}
+  dashboard                          ${new URL("/dashboard", mesh.controlUrl).href}  (sign in with the admin token)
   admin token                        ${adminToken}
   policy                             ${policyLine}
   state                              ${persistRoot}
@@ -58,6 +59,7 @@ edgemesh is running (ready in ${Math.round(performance.now() - started)} ms)
 Try:
   curl -H 'x-edgemesh-debug: 1' -i ${new URL("/api/v1/products/0", mesh.url).href}
   EDGEMESH_URL=${mesh.controlUrl.origin} EDGEMESH_ADMIN_TOKEN=${adminToken} npx edgemesh status
+  EDGEMESH_URL=${mesh.controlUrl.origin} EDGEMESH_ADMIN_TOKEN=${adminToken} npx edgemesh stat edges
 ${trafficEveryMs > 0 ? `\nSending a request every ${trafficEveryMs} ms (EDGEMESH_TRAFFIC_MS=0 turns it off).` : ""}
 Ctrl-C stops the mesh.`);
 

@@ -101,6 +101,58 @@ describe("edgemesh CLI", () => {
     expect(sync.code).toBe(0);
   });
 
+  it("has a help page per command, and answers a usage error with exit code 2", async () => {
+    const help = await cli("help", "register");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: edgemesh register \[options\] <service> <id>/);
+    expect(help.stdout).toContain("--lease-ms <ms>");
+    expect((await cli("stat", "--help")).stdout).toContain("--window <duration>");
+    const top = await cli();
+    expect(top.code).toBe(0);
+    for (const command of ["status", "apply", "rollback", "sync", "watch", "stat", "top", "query"]) expect(top.stdout).toMatch(new RegExp(`^  ${command}\\b`, "m"));
+    const unknown = await cli("frobnicate");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
+    const bad = await cli("history", "--limit", "lots");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--limit must be an integer, got "lots"/);
+    expect((await cli("stat", "everything")).code).toBe(2);
+  });
+
+  it("shows golden metrics per service and edge, the busiest routes, and answers SQL", async () => {
+    for (let i = 0; i < 4; i++) await (await fetch(new URL("/api/v1/products/0?user=jason", mesh.url))).arrayBuffer();
+    // Rows reach the local store within a flush interval (1 s by default).
+    let services = "";
+    for (let tries = 0; tries < 50 && !/^ratings /m.test(services); tries++) {
+      await sleep(200);
+      services = (await cli("stat", "--window", "10m")).stdout;
+    }
+    expect(services.split("\n")[0]).toMatch(/^SERVICE +RPS +SUCCESS +P50_MS +P95_MS +P99_MS +RETRIES +SHEDS +REQUESTS$/);
+    for (const service of ["productpage", "details", "reviews", "ratings"]) expect(services).toMatch(new RegExp(`^${service} +[\\d.]+ +100\\.00% `, "m"));
+    const edges = await cli("stat", "edges", "--window", "10m");
+    expect(edges.stdout).toMatch(/^productpage +reviews /m);
+    expect(edges.stdout).toMatch(/^reviews +ratings /m);
+    expect(edges.stdout).toMatch(/^external +productpage /m);
+
+    const top = await cli("top", "--iterations", "1", "--window", "10m");
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/^SERVICE +ROUTE +RPS/m);
+    expect(top.stdout).toMatch(/^reviews +jason /m);
+    expect(top.stdout).toMatch(/^SOURCE +DESTINATION +RPS/m);
+
+    const query = await cli("query", "SELECT blob3 AS service, count() AS n FROM edgemesh_requests WHERE blob3 = 'ratings' GROUP BY service");
+    expect(query.code).toBe(0);
+    expect(query.stdout).toMatch(/^service +n$/m);
+    expect(query.stdout).toMatch(/^ratings +\d+$/m);
+    expect(query.stdout).toContain("(1 row)");
+    const json = JSON.parse((await cli("query", "--json", "SELECT count() AS n FROM edgemesh_requests")).stdout);
+    expect(Number(json.data[0].n)).toBeGreaterThan(0);
+    const unsupported = await cli("query", "SELECT * FROM edgemesh_requests UNION ALL SELECT * FROM edgemesh_requests");
+    expect(unsupported.code).toBe(1);
+    expect(unsupported.stderr).toMatch(/construct: .*UNION/i);
+    expect(unsupported.stderr).toContain("HTTP 400");
+  });
+
   it("says clearly when the control plane cannot be reached", async () => {
     const { stderr, code } = await run(process.execPath, [path.join(ROOT, "bin/edgemesh.mjs"), "status"], {
       env: { ...process.env, EDGEMESH_URL: "http://127.0.0.1:9" },

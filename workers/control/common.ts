@@ -3,8 +3,9 @@
 import type { Context } from "hono";
 import type { MeshControl } from "../../durable/mesh-control.ts";
 import { MESH_EVENT_TYPES } from "../../durable/events.ts";
+import type { AnalyticsEnv } from "./analytics-routes.ts";
 
-export interface ControlEnv {
+export interface ControlEnv extends AnalyticsEnv {
   MESH_CONTROL: DurableObjectNamespace<MeshControl>;
   /** The mesh used when a call names none (`?mesh=`). */
   MESH_NAME: string;

@@ -1,9 +1,13 @@
 // The control Worker: the admin API under /v1 (every call needs the admin token) in front of the
 // MeshControl Durable Object, which it exports with the relays of the distribution tier. Each
-// group of routes is its own module in routes/, mounted here.
+// group of routes is its own module, mounted here.
 import { Hono } from "hono";
-import { hasAdminToken } from "../../auth/admin-token.ts";
-import type { ControlBindings } from "./common.ts";
+import { requireAdminToken } from "./admin-auth.ts";
+import { analyticsRoutes } from "./analytics-routes.ts";
+import { applyDocument } from "./apply.ts";
+import { control, meshName, type ControlBindings, type Ctx } from "./common.ts";
+import { dashboardRoutes } from "./dashboard-routes.ts";
+import { importRoutes, type ImportControl } from "./import-routes.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -14,23 +18,18 @@ import { syncRoutes } from "./routes/sync.ts";
 export { MeshControl } from "../../durable/mesh-control.ts";
 export { MeshRelay } from "../../durable/relay.ts";
 export { HealthProbe } from "../../durable/health-probe.ts";
+export { TelemetryStore } from "../../durable/telemetry-store.ts";
 export type { ControlEnv } from "./common.ts";
 
 const app = new Hono<ControlBindings>();
 
 app.get("/healthz", (c) => c.json({ ok: true }));
 
-app.use("/v1/*", async (c, next) => {
-  if (!c.env.EDGEMESH_ADMIN_TOKEN) {
-    return c.json({ error: "the control plane has no EDGEMESH_ADMIN_TOKEN configured; set it as a secret" }, 503);
-  }
-  if (!hasAdminToken(c.req.header("authorization"), c.env.EDGEMESH_ADMIN_TOKEN)) {
-    return c.json({ error: "missing or wrong admin token: send Authorization: Bearer <EDGEMESH_ADMIN_TOKEN>" }, 401, {
-      "www-authenticate": 'Bearer realm="edgemesh"',
-    });
-  }
-  await next();
-});
+app.use("/v1/*", requireAdminToken);
+// Analytics queries, golden metrics and /metrics (Prometheus), in their own sub-app.
+app.route("/", analyticsRoutes);
+// The dashboard at /dashboard (and / redirecting there); its /v1 routes sit behind the token check above.
+app.route("/", dashboardRoutes);
 
 app.route("/", policyRoutes);
 app.route("/", registryRoutes);
@@ -38,6 +37,16 @@ app.route("/", healthRoutes);
 app.route("/", eventRoutes);
 app.route("/", syncRoutes);
 app.route("/", debugRoutes);
+
+/** An import that applies goes the way of POST /v1/policy: validated and split here, then committed. */
+function importControl(c: Ctx): ImportControl {
+  const stub = control(c);
+  return {
+    getPolicy: () => stub.getPolicy(),
+    apply: (mesh, document, options) => applyDocument(stub, mesh, document, { kind: "apply", ...options }),
+  };
+}
+app.route("/v1/import", importRoutes<ControlBindings>({ control: importControl, meshName }));
 
 app.notFound((c) => c.json({ error: `no such admin route: ${c.req.method} ${c.req.path}` }, 404));
 app.onError((err, c) => c.json({ error: "control plane error", detail: err.message }, 500));

@@ -9,6 +9,7 @@ import { admit, newBreaker, release } from "./breaker.ts";
 import { budgetStatus, newRetryBudget } from "./budget.ts";
 import { decideFault, faultApplies, faultResponse } from "./fault.ts";
 import { upstreamFor } from "./forward.ts";
+import { answerWithoutForwarding, shapeResponse, shapeUpstream } from "./filters.ts";
 import { mirrorStats, pickMirrorEndpoint, sendShadow, shouldMirror } from "./mirror.ts";
 import { newOutlierState, outlierReport } from "./outlier.ts";
 import { proxy, type ProxyResult, type ResilienceState } from "./proxy.ts";
@@ -20,8 +21,12 @@ import { pickSubset } from "./split.ts";
 import { sleep } from "./sleep.ts";
 import { probeBinding } from "./probe.ts";
 import { recordOutcome } from "./report.ts";
+import { callerOf } from "./caller.ts";
+import { startTrace, type RequestTrace } from "./telemetry.ts";
+import { recordRequest, telemetryStatus } from "./telemetry-recorder.ts";
+import type { TelemetryEnv } from "./telemetry-sink.ts";
 
-export interface SidecarEnv {
+export interface SidecarEnv extends TelemetryEnv {
   SERVICE_NAME: string;
   MESH_NAME: string;
   MESH_CONTROL: DurableObjectNamespace;
@@ -101,6 +106,7 @@ function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | 
       lastError: s.lastError ?? null,
     });
   }
+  if (url.pathname === `${DEBUG_PREFIX}telemetry`) return Response.json(telemetryStatus());
   if (url.pathname === `${DEBUG_PREFIX}snapshot`) {
     return Response.json(snapshotStatus().loaded?.snapshot ?? null);
   }
@@ -116,24 +122,37 @@ function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | 
   }
   // The control plane's health checks of binding endpoints (see probe.ts).
   if (url.pathname === `${DEBUG_PREFIX}probe`) return probeBinding(url, env as unknown as Record<string, unknown>);
-  return meshError(404, "x-edgemesh-error", "unknown-debug-endpoint", { known: [`${DEBUG_PREFIX}status`, `${DEBUG_PREFIX}snapshot`, `${DEBUG_PREFIX}outliers`, `${DEBUG_PREFIX}resilience`] });
+  return meshError(404, "x-edgemesh-error", "unknown-debug-endpoint", { known: [`${DEBUG_PREFIX}status`, `${DEBUG_PREFIX}snapshot`, `${DEBUG_PREFIX}outliers`, `${DEBUG_PREFIX}resilience`, `${DEBUG_PREFIX}telemetry`] });
 }
 
-async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext): Promise<Response> {
+async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, trace: RequestTrace): Promise<Response> {
   const url = new URL(request.url);
-  if (url.pathname.startsWith(DEBUG_PREFIX)) return debugEndpoint(request, url, env);
+  if (url.pathname.startsWith(DEBUG_PREFIX)) {
+    trace.enabled = false;
+    return debugEndpoint(request, url, env);
+  }
 
   const colo = request.cf?.colo as string | undefined;
+  trace.colo = colo ?? "";
   const loaded = await currentSnapshot(sourceFor(env, request.cf as RequestPlace | undefined), (p) => ctx.waitUntil(p));
   if (!loaded) {
     return meshError(503, "x-edgemesh-error", "no-snapshot", { detail: snapshotStatus().lastError ?? "control plane unreachable" });
   }
   const { snapshot } = loaded;
+  if (snapshot.telemetry) {
+    trace.enabled = snapshot.telemetry.enabled;
+    trace.sampleInterval = snapshot.telemetry.sampleInterval;
+    trace.countStreamedBytes = snapshot.telemetry.countStreamedBytes;
+  }
 
   const facts: RequestFacts = { method: request.method, path: url.pathname, headers: request.headers, query: () => url.searchParams };
   const matched = matchRoute(loaded.routes, facts);
   if (!matched) return meshError(404, "x-edgemesh-no-route", "no-route-matched", { service: snapshot.service });
   const route = matched.route;
+  trace.route = route.name;
+  // Redirects and direct responses answer here: nothing is forwarded, so nothing is admitted.
+  const answered = answerWithoutForwarding(route.filters, request.method, url);
+  if (answered) return answered;
 
   const startedMs = Date.now();
   const fault = route.fault;
@@ -151,6 +170,7 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
 
   const subset = pickSubset(route.split);
   const members = snapshot.subsets[subset] ?? [];
+  trace.subset = subset;
 
   // Admission comes before reading the body: a refused request must cost nothing, and a queued
   // one must not hold a buffered body while it waits.
@@ -186,6 +206,9 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     const body: BodyPlan = !incoming ? { kind: "none" }
       : replayWanted ? await planBody(incoming, headers.get("content-length"), route.retry.maxBufferBytes)
       : { kind: "stream", stream: incoming };
+    if (body.kind === "buffered") trace.requestBytes = body.bytes.byteLength;
+    // Header modifiers and rewrites of the route, then of the chosen destination.
+    const upstream = shapeUpstream(route.filters, subset, url, headers);
 
     // Shadows only for admitted requests, so shedding load also sheds its mirror traffic.
     if (route.mirror && shouldMirror(route.mirror, Math.random())) {
@@ -194,13 +217,13 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
         const shadowEndpoint = pickMirrorEndpoint(route.mirror);
         const target = upstreamFor(shadowEndpoint, bindings);
         if (typeof target === "string") mirrorStats.failed++;
-        else ctx.waitUntil(sendShadow(target, shadowEndpoint, url, request.method, headers, body.kind === "buffered" ? body.bytes : null, route.timeoutMs));
+        else ctx.waitUntil(sendShadow(target, shadowEndpoint, upstream.url, request.method, upstream.headers, body.kind === "buffered" ? body.bytes : null, route.timeoutMs));
       }
     }
 
     result = await proxy(
       {
-        snapshot, route, members, env: bindings, url, body, startedMs, headers,
+        snapshot, route, members, env: bindings, url: upstream.url, body, startedMs, headers: upstream.headers,
         method: request.method,
         colo: colo ?? "",
         hashKey: hashKeyOf(snapshot.loadBalancer, request.headers, facts.query),
@@ -213,15 +236,21 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
   } finally {
     release(breaker);
   }
+  trace.endpoint = result.endpoint >= 0 ? snapshot.endpoints[result.endpoint]!.id : "";
+  trace.attempts = result.tries;
+  trace.hedged = result.hedged;
+  trace.reason = result.retryStoppedBy;
 
-  if (request.headers.get(DEBUG_HEADER) === null) return result.response;
-  const response = new Response(result.response.body, result.response);
+  const answer = shapeResponse(result.response, route.filters, subset);
+  if (request.headers.get(DEBUG_HEADER) === null) return answer;
+  const response = new Response(answer.body, answer);
   const h = response.headers;
   h.set("x-edgemesh-service", snapshot.service);
   h.set("x-edgemesh-route", route.name);
   h.set("x-edgemesh-subset", subset);
   h.set("x-edgemesh-endpoint", result.endpoint >= 0 ? snapshot.endpoints[result.endpoint]!.id : "");
   h.set("x-edgemesh-attempts", String(result.tries));
+  h.set("x-edgemesh-caller", trace.source);
   if (result.hedged) h.set("x-edgemesh-hedged", "1");
   if (result.retryStoppedBy) h.set("x-edgemesh-retry-stopped-by", result.retryStoppedBy);
   h.set("x-edgemesh-snapshot-version", String(snapshot.policyVersion));
@@ -231,11 +260,14 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
+    const trace = startTrace(request, callerOf(ctx.props), Date.now());
+    let response: Response;
     try {
-      return await handle(request, env, ctx);
+      response = await handle(request, env, ctx, trace);
     } catch (err) {
       // A broken request must never take the sidecar down.
-      return meshError(500, "x-edgemesh-error", "sidecar-internal-error", { detail: err instanceof Error ? err.message : String(err) });
+      response = meshError(500, "x-edgemesh-error", "sidecar-internal-error", { detail: err instanceof Error ? err.message : String(err) });
     }
+    return trace.enabled ? recordRequest(trace, response, env, ctx) : response;
   },
 } satisfies ExportedHandler<SidecarEnv>;

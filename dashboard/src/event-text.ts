@@ -1,0 +1,60 @@
+// What each event of the watch stream says, in a line, and how the events view filters them. Pure.
+import type { MeshEvent } from "./types.ts";
+import { formatDuration } from "./format.ts";
+
+export type EventGroup = "policy" | "registry" | "health" | "sync";
+
+export const EVENT_GROUPS: { group: EventGroup; label: string; types: string[] }[] = [
+  { group: "policy", label: "Policy", types: ["policy.applied", "policy.rolled-back", "policy.load-failed"] },
+  { group: "registry", label: "Registry", types: ["endpoint.registered", "endpoint.deregistered", "endpoint.expired"] },
+  { group: "health", label: "Health", types: ["health.changed"] },
+  { group: "sync", label: "Snapshots served", types: ["snapshot.served"] },
+];
+
+export function eventGroup(type: string): EventGroup | undefined {
+  return EVENT_GROUPS.find((g) => g.types.includes(type))?.group;
+}
+
+/** The service an event is about, when it is about one. */
+export function eventService(e: MeshEvent): string | undefined {
+  return typeof e.data.service === "string" ? e.data.service : undefined;
+}
+
+const str = (v: unknown) => (v === undefined || v === null ? "" : String(v));
+
+export function eventSummary(e: MeshEvent): string {
+  const d = e.data;
+  switch (e.type) {
+    case "policy.applied":
+      return `policy v${str(d.version)} applied by ${str(d.author) || "unknown"}${d.message ? `: “${str(d.message)}”` : ""}`;
+    case "policy.rolled-back":
+      return `policy rolled back to v${str(d.restoredVersion)} as v${str(d.version)} by ${str(d.author) || "unknown"}`;
+    case "policy.load-failed":
+      return `stored policy v${str(d.version)} no longer loads: ${str(d.message)}`;
+    case "endpoint.registered":
+      return `${str(d.service)}/${str(d.endpointId)} ${d.renewed ? "renewed its lease" : "registered"} (lease ${formatDuration(Number(d.leaseTtlMs))})`;
+    case "endpoint.deregistered":
+      return `${str(d.service)}/${str(d.endpointId)} deregistered`;
+    case "endpoint.expired":
+      return `${str(d.service)}/${str(d.endpointId)} lease expired (no heartbeat within ${formatDuration(Number(d.leaseTtlMs))})`;
+    case "health.changed":
+      return `${str(d.service)}/${str(d.endpointId)} ${str(d.from)} → ${str(d.to)} (${str(d.source)}${d.reason ? `: ${str(d.reason)}` : ""})`;
+    case "snapshot.served":
+      return `${str(d.service)} sidecar ${str(d.isolateId).slice(0, 8)}@${str(d.colo)} got generation ${str(d.generation)} (policy v${str(d.policyVersion)})`;
+    default:
+      return JSON.stringify(d);
+  }
+}
+
+export interface EventFilter {
+  groups: ReadonlySet<EventGroup>;
+  /** "" for every service. */
+  service: string;
+}
+
+export function eventMatches(e: MeshEvent, filter: EventFilter): boolean {
+  const group = eventGroup(e.type);
+  if (group !== undefined && !filter.groups.has(group)) return false;
+  if (filter.service !== "" && eventService(e) !== filter.service) return false;
+  return true;
+}
