@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { CircuitBreaker, Fault, Hedge, LoadBalancer, Mirror, OutlierDetection, RetryBudget, RetryPolicy } from "./resilience.ts";
 import { HealthCheck, PassiveHealth, Registration } from "./health.ts";
+import { policyRegexProblem } from "./regex.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BINDING = /^[A-Z_][A-Z0-9_]*$/;
@@ -19,7 +20,7 @@ export const StringMatch = z
   .object({
     exact: z.string().optional().describe("The value must equal this string."),
     prefix: z.string().min(1).optional().describe("The value must start with this string."),
-    regex: z.string().min(1).max(1024).optional().describe("The whole value must match this regular expression (JavaScript syntax, anchored)."),
+    regex: z.string().min(1).max(1024).optional().describe("The whole value must match this regular expression (RE2 syntax, anchored; no backreferences or lookaround, so matching takes linear time)."),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -35,7 +36,7 @@ export const HeaderMatch = z
   .object({
     exact: z.string().optional().describe("The value must equal this string."),
     prefix: z.string().min(1).optional().describe("The value must start with this string."),
-    regex: z.string().min(1).max(1024).optional().describe("The whole value must match this regular expression (JavaScript syntax, anchored)."),
+    regex: z.string().min(1).max(1024).optional().describe("The whole value must match this regular expression (RE2 syntax, anchored; no backreferences or lookaround, so matching takes linear time)."),
     present: z.boolean().optional().describe("true: the header must be present (any value); false: it must be absent."),
   })
   .strict()
@@ -48,12 +49,10 @@ export const HeaderMatch = z
   })
   .describe("How to match a header or query parameter: exactly one of exact, prefix, regex or present.");
 
+/** Policy regexes run on RE2 (policies/regex.ts): syntax it lacks is refused here, with the reason. */
 function checkRegex(source: string, ctx: z.RefinementCtx, path: (string | number)[]): void {
-  try {
-    new RegExp(source);
-  } catch (err) {
-    ctx.addIssue({ code: "custom", path, message: `not a valid regular expression: ${(err as Error).message}` });
-  }
+  const problem = policyRegexProblem(source);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", path, message: problem });
 }
 
 const HTTP_METHOD = z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"]);

@@ -6,10 +6,16 @@
 //    inside it we time batches, not single requests.
 // A third path, a Worker that only forwards (scripts/bench/proxy-worker.ts), separates the price
 // of any extra Worker hop from the price of the sidecar's own work.
+// Each phase also reads the workerd process's CPU time (/proc/<pid>/stat, utime + stime) before and
+// after, so every variant has a CPU cost per request, steadier than wall time on a shared machine.
+// hop_cost_ratio = (sidecar - direct) / (null proxy - direct) says how many "bare hops" the sidecar
+// costs: 1.0 would mean its own work is free.
 // Prints a table and writes bench/results/overhead.json.
 import { Agent, request } from "node:http";
 import { percentile } from "./bench/stats.ts";
+import { cpuTickMs, findDescendants, processCpuMs } from "./bench/process-cpu.ts";
 import { mkdir, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { ROOT } from "./build.ts";
 import { instanceName, sidecarName, startMesh } from "./mesh.ts";
@@ -24,6 +30,8 @@ const SIDECAR = sidecarName("upstream");
 const PROXY = "bench-null-proxy";
 
 process.env.WRANGLER_SEND_METRICS = "false";
+// The machine is shared: say how busy it was, so a reader can judge the numbers.
+const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
 const mesh = await startMesh({
   topology: {
     mesh: "bench",
@@ -41,6 +49,15 @@ try {
   if (applied.status !== 201) throw new Error(`policy refused: ${await applied.text()}`);
   const urls = { direct: await mesh.directUrl(DIRECT), sidecar: await mesh.directUrl(SIDECAR), proxy: await mesh.directUrl(PROXY) };
   const client = await mesh.mf.getWorker("bench-client");
+  const workerdPids = findDescendants("workerd");
+  if (workerdPids.length !== 1) throw new Error(`expected one workerd process under this one, found ${workerdPids.length}`);
+  const workerdPid = workerdPids[0]!;
+  /** Runs a phase of `requests` requests and returns the workerd CPU time they took, in µs per request. */
+  async function cpuPerRequestUs(requests: number, phase: () => Promise<unknown>): Promise<number> {
+    const before = processCpuMs(workerdPid);
+    await phase();
+    return ((processCpuMs(workerdPid) - before) * 1000) / requests;
+  }
 
   // workerd closes idle keep-alive connections, so each phase gets fresh ones of its own.
   const get = (url: URL, agent: Agent) =>
@@ -65,7 +82,7 @@ try {
     agent.destroy();
   }
 
-  async function socketThroughput(url: URL): Promise<number> {
+  async function socketThroughput(url: URL): Promise<{ rps: number; requests: number }> {
     const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     let done = 0;
     const until = performance.now() + THROUGHPUT_MS;
@@ -79,7 +96,7 @@ try {
       }),
     );
     agent.destroy();
-    return done / ((performance.now() - started) / 1000);
+    return { rps: done / ((performance.now() - started) / 1000), requests: done };
   }
 
   type Target = "direct" | "sidecar" | "proxy";
@@ -102,14 +119,20 @@ try {
   const sockRps = series();
   const wdMean = series();
   const wdRps = series();
+  const cpuSocket = series();
+  const cpuWdSequential = series();
+  const cpuWdConcurrent = series();
+  const WD_SEQUENTIAL = 5000;
+  const WD_CONCURRENT = 12000;
   for (let round = 0; round < ROUNDS; round++) {
     // Rotate which goes first so drift (thermal, GC) does not favour one side.
     const order = TARGETS.map((_, i) => TARGETS[(i + round) % TARGETS.length]!);
     for (const target of order) {
-      await sequential(urls[target], SEQUENTIAL / ROUNDS, lat[target]);
-      sockRps[target].push(await socketThroughput(urls[target]));
-      wdMean[target].push((await inWorkerd(target, 5000, 1)).meanMs);
-      wdRps[target].push((await inWorkerd(target, 12000, CONCURRENCY)).rps);
+      const perRound = SEQUENTIAL / ROUNDS;
+      cpuSocket[target].push(await cpuPerRequestUs(perRound, () => sequential(urls[target], perRound, lat[target])));
+      sockRps[target].push((await socketThroughput(urls[target])).rps);
+      cpuWdSequential[target].push(await cpuPerRequestUs(WD_SEQUENTIAL, async () => wdMean[target].push((await inWorkerd(target, WD_SEQUENTIAL, 1)).meanMs)));
+      cpuWdConcurrent[target].push(await cpuPerRequestUs(WD_CONCURRENT, async () => wdRps[target].push((await inWorkerd(target, WD_CONCURRENT, CONCURRENCY)).rps)));
     }
   }
 
@@ -118,10 +141,16 @@ try {
   // Throughput drifts between rounds (the machine is shared); a ratio of two measurements taken
   // back to back in one round is steadier than a ratio of medians, so ratios are medians of those.
   const pairedRatio = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!));
+  // How many bare hops the sidecar costs, per round: (sidecar - direct) / (null proxy - direct).
+  const hopCost = (s: number[], d: number[], p: number[]) => s.map((x, i) => (x - d[i]!) / (p[i]! - d[i]!));
+  const hopCostPerRound = hopCost(wdMean.sidecar, wdMean.direct, wdMean.proxy);
+  const cpuHopCostPerRound = hopCost(cpuWdSequential.sidecar, cpuWdSequential.direct, cpuWdSequential.proxy);
+  const us = (x: number) => Math.round(x * 10) / 10;
 
   const result = {
     measured_at: new Date().toISOString(),
-    machine: `${process.platform} ${process.arch}, node ${process.version}`,
+    machine: `${process.platform} ${process.arch}, node ${process.version}, ${os.cpus().length} cores`,
+    load_average_1_5_15_min: { at_start: loadAtStart, at_end: os.loadavg().map((x) => Math.round(x * 100) / 100) },
     method: "socket: Node http keep-alive client, sequential requests, hrtime; workerd: client Worker over service bindings",
     requests_per_side: SEQUENTIAL,
     direct_p50_ms: r3(percentile(lat.direct, 50)),
@@ -147,8 +176,24 @@ try {
     sidecar_vs_null_proxy_throughput_ratio: r3(pairedRatio(wdRps.sidecar, wdRps.proxy)),
     in_workerd_null_proxy_mean_ms: r3(median(wdMean.proxy)),
     socket_null_proxy_rps: Math.round(median(sockRps.proxy)),
+    hop_cost_ratio: r3(median(hopCostPerRound)),
+    hop_cost_ratio_per_round: hopCostPerRound.map(r3),
+    hop_cost_ratio_of_medians: r3((median(wdMean.sidecar) - median(wdMean.direct)) / (median(wdMean.proxy) - median(wdMean.direct))),
+    // workerd CPU time (all its threads: the client Worker, the path under test and the upstream)
+    // per request, medians over rounds; the resolution of one reading is cpu_tick_ms.
+    cpu_tick_ms: cpuTickMs(),
+    cpu_us_per_request: {
+      in_workerd_sequential: { direct: us(median(cpuWdSequential.direct)), sidecar: us(median(cpuWdSequential.sidecar)), null_proxy: us(median(cpuWdSequential.proxy)) },
+      in_workerd_concurrent: { direct: us(median(cpuWdConcurrent.direct)), sidecar: us(median(cpuWdConcurrent.sidecar)), null_proxy: us(median(cpuWdConcurrent.proxy)) },
+      socket_sequential: { direct: us(median(cpuSocket.direct)), sidecar: us(median(cpuSocket.sidecar)), null_proxy: us(median(cpuSocket.proxy)) },
+    },
+    cpu_us_per_request_per_round: {
+      in_workerd_sequential: { direct: cpuWdSequential.direct.map(us), sidecar: cpuWdSequential.sidecar.map(us), null_proxy: cpuWdSequential.proxy.map(us) },
+    },
+    cpu_hop_cost_ratio: r3(median(cpuHopCostPerRound)),
+    cpu_hop_cost_ratio_per_round: cpuHopCostPerRound.map(r3),
     concurrency: CONCURRENCY,
-    targets: { added_p50_ms_max: 0.3, throughput_ratio_min: 0.7 },
+    targets: { added_p50_ms_max: 0.3, throughput_ratio_min: 0.7, hop_cost_ratio_max: 1.5 },
   };
 
   const row = (name: string, d: number | string, s: number | string, ratio: string, p: number | string) =>
@@ -161,10 +206,17 @@ try {
   row("in-workerd mean latency (ms)", result.in_workerd_direct_mean_ms, result.in_workerd_sidecar_mean_ms, `+${result.in_workerd_added_mean_ms}`, result.in_workerd_null_proxy_mean_ms);
   row(`in-workerd req/s (c=${CONCURRENCY})`, result.direct_rps, result.sidecar_rps, `x${result.throughput_ratio}`, result.null_proxy_rps);
   console.log(`\nreq/s columns are medians over rounds; ratios are medians of per-round ratios (in-workerd per round: ${result.throughput_ratio_per_round.join(", ")})`);
+  const cpu = result.cpu_us_per_request;
+  row("workerd CPU/req, in-workerd (µs)", cpu.in_workerd_sequential.direct, cpu.in_workerd_sequential.sidecar, `+${us(cpu.in_workerd_sequential.sidecar - cpu.in_workerd_sequential.direct)}`, cpu.in_workerd_sequential.null_proxy);
+  row(`workerd CPU/req, c=${CONCURRENCY} (µs)`, cpu.in_workerd_concurrent.direct, cpu.in_workerd_concurrent.sidecar, `+${us(cpu.in_workerd_concurrent.sidecar - cpu.in_workerd_concurrent.direct)}`, cpu.in_workerd_concurrent.null_proxy);
+  row("workerd CPU/req, socket (µs)", cpu.socket_sequential.direct, cpu.socket_sequential.sidecar, `+${us(cpu.socket_sequential.sidecar - cpu.socket_sequential.direct)}`, cpu.socket_sequential.null_proxy);
+  console.log(`\nhop cost (sidecar - direct) / (null proxy - direct), in-workerd mean latency: ${result.hop_cost_ratio} (per round: ${result.hop_cost_ratio_per_round.join(", ")}; of medians: ${result.hop_cost_ratio_of_medians})`);
+  console.log(`hop cost from workerd CPU per request: ${result.cpu_hop_cost_ratio} (per round: ${result.cpu_hop_cost_ratio_per_round.join(", ")})`);
   console.log(`the extra hop alone (null proxy) keeps ${Math.round(result.null_proxy_throughput_ratio * 100)}% of direct in-workerd throughput; the sidecar keeps ${Math.round(result.sidecar_vs_null_proxy_throughput_ratio * 100)}% of the null proxy's`);
   const okP50 = result.added_p50_ms <= 0.3;
   const okRps = result.throughput_ratio >= 0.7;
-  console.log(`\ntarget: added p50 <= 0.3 ms: ${okP50 ? "met" : "NOT met"} (${result.added_p50_ms} ms); throughput >= 70% of direct: ${okRps ? "met" : "NOT met"} (${Math.round(result.throughput_ratio * 100)}%)`);
+  const okHop = result.hop_cost_ratio <= 1.5;
+  console.log(`\ntarget: added p50 <= 0.3 ms: ${okP50 ? "met" : "NOT met"} (${result.added_p50_ms} ms); throughput >= 70% of direct: ${okRps ? "met" : "NOT met"} (${Math.round(result.throughput_ratio * 100)}%); hop cost <= 1.5: ${okHop ? "met" : "NOT met"} (${result.hop_cost_ratio})`);
 
   const out = path.join(ROOT, "bench/results/overhead.json");
   await mkdir(path.dirname(out), { recursive: true });
