@@ -6,6 +6,7 @@ import { anchored } from "./regex.ts";
 import { compileRetry, compileRouteResilience, compileServiceResilience, linkServiceMirrors } from "./compile-resilience.ts";
 import {
   ALL_ENDPOINTS_SUBSET,
+  DEFAULT_STREAM_IDLE_TIMEOUT_MS,
   type CompiledEndpoint,
   type CompiledMatch,
   type CompiledMesh,
@@ -82,6 +83,7 @@ export function compileService(
       matches: [],
       split: { subsets: [ALL_ENDPOINTS_SUBSET], cumulative: [1], total: 1 },
       timeoutMs: DEFAULT_ROUTE_TIMEOUT_MS,
+      streamIdleTimeoutMs: DEFAULT_STREAM_IDLE_TIMEOUT_MS,
       retry: compileRetry(undefined),
     });
   }

@@ -3,6 +3,7 @@
 // per service. Every knob has its default and limits here and nowhere else; schema.ts plugs these
 // into Route and Service, compile.ts turns them into the snapshot's plain data.
 import { z } from "zod";
+import { DEFAULT_STREAM_IDLE_TIMEOUT_MS } from "./snapshot.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -43,6 +44,9 @@ export const RetryPolicy = z
   })
   .strict()
   .describe("Retries of one route. Omitted: 2 retries on gateway errors, connect failures and resets for idempotent methods.");
+
+export const StreamIdleTimeoutMs = z.number().int().min(1).max(3_600_000).default(DEFAULT_STREAM_IDLE_TIMEOUT_MS)
+  .describe("Longest time a response body may go without a chunk (after the response headers, and between chunks) before the sidecar aborts it, like Envoy's stream_idle_timeout; timeoutMs stops at the headers, this bounds the body. The client sees the body cut short. Default 300000 (5 minutes), 1-3600000.");
 
 export const Hedge = z
   .object({

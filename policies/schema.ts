@@ -1,7 +1,7 @@
 // The policy schema: the one definition of every knob, its default and its limits.
 // The compiler, the JSON Schema for editors (`npm run schema`) and the docs all come from here.
 import { z } from "zod";
-import { CircuitBreaker, Fault, Hedge, LoadBalancer, Mirror, OutlierDetection, RetryBudget, RetryPolicy } from "./resilience.ts";
+import { CircuitBreaker, Fault, Hedge, LoadBalancer, Mirror, OutlierDetection, RetryBudget, RetryPolicy, StreamIdleTimeoutMs } from "./resilience.ts";
 import { HealthCheck, PassiveHealth, Registration } from "./health.ts";
 import { policyRegexProblem } from "./regex.ts";
 
@@ -82,6 +82,7 @@ export const Route = z
     to: z.array(Destination).min(1).max(64).describe("Where matching requests go, split by weight."),
     timeoutMs: z.number().int().min(1).max(300_000).default(DEFAULT_ROUTE_TIMEOUT_MS)
       .describe("Deadline for the whole request until response headers arrive; a request past it gets 504."),
+    streamIdleTimeoutMs: StreamIdleTimeoutMs,
     retries: RetryPolicy.prefault({}),
     hedge: Hedge.optional(),
     fault: Fault.optional(),

@@ -13,7 +13,7 @@
 // Prints a table and writes bench/results/overhead.json.
 import { Agent, request } from "node:http";
 import { percentile } from "./bench/stats.ts";
-import { cpuTickMs, findDescendants, processCpuMs } from "./bench/process-cpu.ts";
+import { cpuTickMs, findDescendants, processCpuMs, processCpuMsFine } from "./bench/process-cpu.ts";
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -24,6 +24,10 @@ const SEQUENTIAL = Number(process.env.BENCH_REQUESTS ?? 4000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 const THROUGHPUT_MS = Number(process.env.BENCH_THROUGHPUT_MS ?? 2000);
+// The hop cost is a difference of small numbers (tens of µs), so the in-workerd sequential phase
+// runs in many short interleaved rounds: drift on a shared machine then hits every variant alike.
+const WD_ROUNDS = Number(process.env.BENCH_WD_ROUNDS ?? 24);
+const WD_BATCH = Number(process.env.BENCH_WD_BATCH ?? 1500);
 
 const DIRECT = instanceName("bench", "upstream-1");
 const SIDECAR = sidecarName("upstream");
@@ -52,11 +56,18 @@ try {
   const workerdPids = findDescendants("workerd");
   if (workerdPids.length !== 1) throw new Error(`expected one workerd process under this one, found ${workerdPids.length}`);
   const workerdPid = workerdPids[0]!;
+  /** Total ticks (utime + stime) of the whole run, as a check on the fine-grained readings. */
+  let statCpuMs = 0;
+  let fineCpuMs = 0;
   /** Runs a phase of `requests` requests and returns the workerd CPU time they took, in µs per request. */
   async function cpuPerRequestUs(requests: number, phase: () => Promise<unknown>): Promise<number> {
-    const before = processCpuMs(workerdPid);
+    const statBefore = processCpuMs(workerdPid);
+    const before = processCpuMsFine(workerdPid);
     await phase();
-    return ((processCpuMs(workerdPid) - before) * 1000) / requests;
+    const usedMs = processCpuMsFine(workerdPid) - before;
+    statCpuMs += processCpuMs(workerdPid) - statBefore;
+    fineCpuMs += usedMs;
+    return (usedMs * 1000) / requests;
   }
 
   // workerd closes idle keep-alive connections, so each phase gets fresh ones of its own.
@@ -122,21 +133,25 @@ try {
   const cpuSocket = series();
   const cpuWdSequential = series();
   const cpuWdConcurrent = series();
-  const WD_SEQUENTIAL = 5000;
   const WD_CONCURRENT = 12000;
+  // Rotate which goes first so drift (thermal, GC) does not favour one side.
+  const rotated = (round: number) => TARGETS.map((_, i) => TARGETS[(i + round) % TARGETS.length]!);
   for (let round = 0; round < ROUNDS; round++) {
-    // Rotate which goes first so drift (thermal, GC) does not favour one side.
-    const order = TARGETS.map((_, i) => TARGETS[(i + round) % TARGETS.length]!);
-    for (const target of order) {
+    for (const target of rotated(round)) {
       const perRound = SEQUENTIAL / ROUNDS;
       cpuSocket[target].push(await cpuPerRequestUs(perRound, () => sequential(urls[target], perRound, lat[target])));
       sockRps[target].push((await socketThroughput(urls[target])).rps);
-      cpuWdSequential[target].push(await cpuPerRequestUs(WD_SEQUENTIAL, async () => wdMean[target].push((await inWorkerd(target, WD_SEQUENTIAL, 1)).meanMs)));
       cpuWdConcurrent[target].push(await cpuPerRequestUs(WD_CONCURRENT, async () => wdRps[target].push((await inWorkerd(target, WD_CONCURRENT, CONCURRENCY)).rps)));
+    }
+  }
+  for (let round = 0; round < WD_ROUNDS; round++) {
+    for (const target of rotated(round)) {
+      cpuWdSequential[target].push(await cpuPerRequestUs(WD_BATCH, async () => wdMean[target].push((await inWorkerd(target, WD_BATCH, 1)).meanMs)));
     }
   }
 
   const median = (xs: number[]) => percentile(xs, 50);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
   // Throughput drifts between rounds (the machine is shared); a ratio of two measurements taken
   // back to back in one round is steadier than a ratio of medians, so ratios are medians of those.
@@ -145,6 +160,11 @@ try {
   const hopCost = (s: number[], d: number[], p: number[]) => s.map((x, i) => (x - d[i]!) / (p[i]! - d[i]!));
   const hopCostPerRound = hopCost(wdMean.sidecar, wdMean.direct, wdMean.proxy);
   const cpuHopCostPerRound = hopCost(cpuWdSequential.sidecar, cpuWdSequential.direct, cpuWdSequential.proxy);
+  // A round now and then catches a garbage collection or a neighbour's burst (several times the usual
+  // cost): medians over rounds keep those out, so the ratio is built from them. Every round has the
+  // same number of requests, so the mean over rounds is the pooled mean, reported beside it.
+  const medianHopCost = (s: number[], d: number[], p: number[]) => (median(s) - median(d)) / (median(p) - median(d));
+  const pooledHopCost = (s: number[], d: number[], p: number[]) => (mean(s) - mean(d)) / (mean(p) - mean(d));
   const us = (x: number) => Math.round(x * 10) / 10;
 
   const result = {
@@ -176,12 +196,17 @@ try {
     sidecar_vs_null_proxy_throughput_ratio: r3(pairedRatio(wdRps.sidecar, wdRps.proxy)),
     in_workerd_null_proxy_mean_ms: r3(median(wdMean.proxy)),
     socket_null_proxy_rps: Math.round(median(sockRps.proxy)),
-    hop_cost_ratio: r3(median(hopCostPerRound)),
+    hop_cost_ratio: r3(medianHopCost(wdMean.sidecar, wdMean.direct, wdMean.proxy)),
     hop_cost_ratio_per_round: hopCostPerRound.map(r3),
-    hop_cost_ratio_of_medians: r3((median(wdMean.sidecar) - median(wdMean.direct)) / (median(wdMean.proxy) - median(wdMean.direct))),
+    hop_cost_ratio_pooled: r3(pooledHopCost(wdMean.sidecar, wdMean.direct, wdMean.proxy)),
+    hop_cost_rounds: WD_ROUNDS,
+    hop_cost_requests_per_round: WD_BATCH,
     // workerd CPU time (all its threads: the client Worker, the path under test and the upstream)
-    // per request, medians over rounds; the resolution of one reading is cpu_tick_ms.
+    // per request, medians over rounds, from the scheduler's nanosecond count (schedstat). The
+    // utime + stime ticks of /proc/<pid>/stat (cpu_tick_ms each) over all phases are given beside
+    // the nanosecond total as a cross-check.
     cpu_tick_ms: cpuTickMs(),
+    cpu_ms_total: { stat_utime_stime: Math.round(statCpuMs), schedstat: Math.round(fineCpuMs) },
     cpu_us_per_request: {
       in_workerd_sequential: { direct: us(median(cpuWdSequential.direct)), sidecar: us(median(cpuWdSequential.sidecar)), null_proxy: us(median(cpuWdSequential.proxy)) },
       in_workerd_concurrent: { direct: us(median(cpuWdConcurrent.direct)), sidecar: us(median(cpuWdConcurrent.sidecar)), null_proxy: us(median(cpuWdConcurrent.proxy)) },
@@ -190,7 +215,8 @@ try {
     cpu_us_per_request_per_round: {
       in_workerd_sequential: { direct: cpuWdSequential.direct.map(us), sidecar: cpuWdSequential.sidecar.map(us), null_proxy: cpuWdSequential.proxy.map(us) },
     },
-    cpu_hop_cost_ratio: r3(median(cpuHopCostPerRound)),
+    cpu_hop_cost_ratio: r3(medianHopCost(cpuWdSequential.sidecar, cpuWdSequential.direct, cpuWdSequential.proxy)),
+    cpu_hop_cost_ratio_pooled: r3(pooledHopCost(cpuWdSequential.sidecar, cpuWdSequential.direct, cpuWdSequential.proxy)),
     cpu_hop_cost_ratio_per_round: cpuHopCostPerRound.map(r3),
     concurrency: CONCURRENCY,
     targets: { added_p50_ms_max: 0.3, throughput_ratio_min: 0.7, hop_cost_ratio_max: 1.5 },
@@ -210,8 +236,8 @@ try {
   row("workerd CPU/req, in-workerd (µs)", cpu.in_workerd_sequential.direct, cpu.in_workerd_sequential.sidecar, `+${us(cpu.in_workerd_sequential.sidecar - cpu.in_workerd_sequential.direct)}`, cpu.in_workerd_sequential.null_proxy);
   row(`workerd CPU/req, c=${CONCURRENCY} (µs)`, cpu.in_workerd_concurrent.direct, cpu.in_workerd_concurrent.sidecar, `+${us(cpu.in_workerd_concurrent.sidecar - cpu.in_workerd_concurrent.direct)}`, cpu.in_workerd_concurrent.null_proxy);
   row("workerd CPU/req, socket (µs)", cpu.socket_sequential.direct, cpu.socket_sequential.sidecar, `+${us(cpu.socket_sequential.sidecar - cpu.socket_sequential.direct)}`, cpu.socket_sequential.null_proxy);
-  console.log(`\nhop cost (sidecar - direct) / (null proxy - direct), in-workerd mean latency: ${result.hop_cost_ratio} (per round: ${result.hop_cost_ratio_per_round.join(", ")}; of medians: ${result.hop_cost_ratio_of_medians})`);
-  console.log(`hop cost from workerd CPU per request: ${result.cpu_hop_cost_ratio} (per round: ${result.cpu_hop_cost_ratio_per_round.join(", ")})`);
+  console.log(`\nhop cost (sidecar - direct) / (null proxy - direct), in-workerd mean latency, medians of ${WD_ROUNDS} rounds of ${WD_BATCH}: ${result.hop_cost_ratio} (pooled: ${result.hop_cost_ratio_pooled}; per round: ${result.hop_cost_ratio_per_round.join(", ")})`);
+  console.log(`hop cost from workerd CPU per request: ${result.cpu_hop_cost_ratio} (pooled: ${result.cpu_hop_cost_ratio_pooled}; per round: ${result.cpu_hop_cost_ratio_per_round.join(", ")})`);
   console.log(`the extra hop alone (null proxy) keeps ${Math.round(result.null_proxy_throughput_ratio * 100)}% of direct in-workerd throughput; the sidecar keeps ${Math.round(result.sidecar_vs_null_proxy_throughput_ratio * 100)}% of the null proxy's`);
   const okP50 = result.added_p50_ms <= 0.3;
   const okRps = result.throughput_ratio >= 0.7;

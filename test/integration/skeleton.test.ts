@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BOOKINFO, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
+import { BOOKINFO, DEFAULT_ADMIN_TOKEN, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
 import { bookinfoPolicy, nodeServer, sidecar, sleep, tally, type Fetch } from "../helpers.ts";
 
 const TOPOLOGY: Topology = {
@@ -38,7 +38,8 @@ async function policyWithEcho(): Promise<any> {
   return doc;
 }
 
-const debug = { "x-edgemesh-debug": "1" };
+// The sidecar gives its debug headers only to requests that carry the admin token.
+const debug = { "x-edgemesh-debug": "1", authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}` };
 
 beforeAll(async () => {
   stateDir = await mkdtemp(path.join(os.tmpdir(), "edgemesh-skeleton-"));
