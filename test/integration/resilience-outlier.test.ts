@@ -16,7 +16,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe("circuit breaker", () => {
   it("sheds load beyond max concurrent + max pending with a fast 503 that says why", async () => {
     await m.apply({ endpoints: endpointsOf(ids), circuitBreaker: { maxConcurrent: 2, maxPending: 2 } });
-    for (const id of ids) await m.configure(id, { delayMs: 3000 });
+    for (const id of ids) await m.configure(id, { delayMs: 2000 });
     await m.resetStats();
     const r = await m.load({ requests: 24, concurrency: 24, tally: "x-edgemesh-overloaded" });
     // 2 in flight + 2 waiting get through in the first wave; the rest are refused at once.
@@ -26,8 +26,8 @@ describe("circuit breaker", () => {
     let hits = 0;
     for (const id of ids) hits += (await m.stats(id)).hits;
     expect(hits).toBe(r.statuses["200"]);
-    // Refused at once, not after the 3 s an admitted request takes.
-    const fastRefusals = r.latenciesMs.filter((ms) => ms < 1500).length;
+    // Refused at once, not after the 2 s an admitted request takes.
+    const fastRefusals = r.latenciesMs.filter((ms) => ms < 1000).length;
     expect(fastRefusals).toBeGreaterThanOrEqual(16);
   });
 });

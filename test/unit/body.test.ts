@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { BODY_TOO_SLOW, planBody } from "../../workers/sidecar/body.ts";
+import { BODY_BROKEN, BODY_TOO_SLOW, planBody } from "../../workers/sidecar/body.ts";
 
 function streamOf(chunks: string[]): ReadableStream<Uint8Array> {
   const enc = new TextEncoder();
@@ -69,5 +69,16 @@ describe("a body that arrives too slowly", () => {
     const plan = await planBody(streamOf(["a", "b"]), null, 64, Date.now() + 300);
     expect(plan.kind).toBe("buffered");
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe("a body whose upload breaks off", () => {
+  it("is reported as broken, not thrown (the client went away mid-body)", async () => {
+    const body = new ReadableStream<Uint8Array>({
+      pull() {
+        throw new Error("Network connection lost.");
+      },
+    });
+    expect(await planBody(body, null, 64, Date.now() + 60_000)).toBe(BODY_BROKEN);
   });
 });

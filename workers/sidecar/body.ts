@@ -37,8 +37,13 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
-/** The body did not arrive before the route's deadline: nothing may be sent upstream. */
-export const BODY_TOO_SLOW = Object.freeze({ kind: "too-slow" as const });
+/** Why a body to buffer could not be had; nothing is sent upstream then. */
+export type BodyFailure = { kind: "failed"; why: "too-slow" | "broken" };
+
+/** The body did not arrive before the route's deadline. */
+export const BODY_TOO_SLOW: BodyFailure = Object.freeze({ kind: "failed", why: "too-slow" });
+/** The upload broke off (the client went away mid-body). */
+export const BODY_BROKEN: BodyFailure = Object.freeze({ kind: "failed", why: "broken" });
 
 /**
  * Reads the body up to `limitBytes`, by `deadlineMs` at the latest: reading it counts against the
@@ -46,7 +51,7 @@ export const BODY_TOO_SLOW = Object.freeze({ kind: "too-slow" as const });
  * it timed out. When the body turns out larger than the limit, what was read is put back in front
  * of the rest, so the upstream receives the body exactly as sent.
  */
-export async function planBody(body: ReadableStream<Uint8Array> | null, contentLength: string | null, limitBytes: number, deadlineMs: number): Promise<BodyPlan | typeof BODY_TOO_SLOW> {
+export async function planBody(body: ReadableStream<Uint8Array> | null, contentLength: string | null, limitBytes: number, deadlineMs: number): Promise<BodyPlan | BodyFailure> {
   if (body === null) return { kind: "none" };
   if (contentLength !== null && Number(contentLength) > limitBytes) return { kind: "stream", stream: body };
   const reader = body.getReader();
@@ -56,7 +61,12 @@ export async function planBody(body: ReadableStream<Uint8Array> | null, contentL
   const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), Math.max(0, deadlineMs - Date.now()))));
   try {
     for (;;) {
-      const next = await Promise.race([reader.read(), late]);
+      let next: ReadableStreamReadResult<Uint8Array> | "late";
+      try {
+        next = await Promise.race([reader.read(), late]);
+      } catch {
+        return BODY_BROKEN;
+      }
       if (next === "late") {
         reader.cancel("the request body did not arrive before the route's deadline").catch(() => {});
         return BODY_TOO_SLOW;

@@ -3,7 +3,7 @@
 import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, type MeshControlRpc } from "../../policies/snapshot.ts";
 import { allLoads, extendTry, hashKeyOf, reclaimedTries, reclaimExpiredTries, tryFinished, type TryLease } from "./balance.ts";
 import { hasAdminToken } from "../../auth/admin-token.ts";
-import { BODY_TOO_SLOW, methodAllowsBody, planBody, type BodyPlan } from "./body.ts";
+import { methodAllowsBody, planBody, type BodyPlan } from "./body.ts";
 import { activeSlots, admit, newBreaker, reclaimBreaker, release } from "./breaker.ts";
 import { budgetStatus, newRetryBudget } from "./budget.ts";
 import { decideFault, faultApplies, faultResponse } from "./fault.ts";
@@ -40,6 +40,8 @@ const DEBUG_PREFIX = "/__edgemesh/";
 // Per-isolate resilience state of this sidecar's service: plain data, never I/O objects.
 const resilience = newResilienceState(newRetryBudget());
 const breaker = newBreaker();
+/** Requests that ended in sidecar-internal-error since the isolate started: each one a bug. */
+let internalErrors = 0;
 
 // Built once per env (the same object for every request of an isolate), not per request. It holds
 // the namespace binding, never a stub: a stub is made inside the request that uses it.
@@ -102,6 +104,7 @@ function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | 
       endpointLoads: Object.fromEntries(allLoads()),
       reclaimedTries: reclaimedTries(),
       mirror: mirrorStats,
+      internalErrors,
     });
   }
   // The control plane's health checks of binding endpoints (see probe.ts).
@@ -277,9 +280,11 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     const planned = !incoming ? { kind: "none" as const }
       : replayWanted ? await planBody(incoming, headers.get("content-length"), route.retry.maxBufferBytes, deadlineMs)
       : { kind: "stream" as const, stream: incoming };
-    if (planned.kind === BODY_TOO_SLOW.kind) {
+    if (planned.kind === "failed") {
       hold.onDone();
-      return meshError(408, "x-edgemesh-timeout", "request-body-timeout", { route: route.name, timeoutMs: route.timeoutMs });
+      return planned.why === "too-slow"
+        ? meshError(408, "x-edgemesh-timeout", "request-body-timeout", { route: route.name, timeoutMs: route.timeoutMs })
+        : meshError(400, "x-edgemesh-error", "request-body-incomplete", { route: route.name });
     }
     const body: BodyPlan = planned;
 
@@ -325,6 +330,7 @@ export default {
     } catch (err) {
       // A broken request must never take the sidecar down. The error is for the operator's logs,
       // never for the client, who may be anyone.
+      internalErrors++;
       console.error("edgemesh sidecar: internal error", err);
       return meshError(500, "x-edgemesh-error", "sidecar-internal-error");
     }
