@@ -37,7 +37,10 @@ export interface CompiledRoute {
   matches: CompiledMatch[];
   split: CompiledSplit;
   timeoutMs: number;
-  /** Longest gap between chunks of a response body before the sidecar aborts it (ms). */
+  /**
+   * Longest gap between chunks of a response body before the sidecar aborts it (ms); 0: bodies are
+   * not watched (no idle limit; a response counts until its headers only).
+   */
   streamIdleTimeoutMs: number;
   retry: CompiledRetry;
   hedge?: CompiledHedge;

@@ -10,15 +10,21 @@
 // after, so every variant has a CPU cost per request, steadier than wall time on a shared machine.
 // hop_cost_ratio = (sidecar - direct) / (null proxy - direct) says how many "bare hops" the sidecar
 // costs: 1.0 would mean its own work is free.
+// BENCH_BASELINE_REF=<git ref> adds a fourth path: the sidecar as it was at that commit, built from
+// git and run in the same workerd beside today's, so a before/after comparison shares one process,
+// one warm-up and the same neighbours on a shared machine.
 // Prints a table and writes bench/results/overhead.json.
+import { build } from "esbuild";
+import { Log, LogLevel, Miniflare } from "miniflare";
+import { execFileSync } from "node:child_process";
 import { Agent, request } from "node:http";
 import { percentile } from "./bench/stats.ts";
 import { cpuTickMs, findDescendants, processCpuMs, processCpuMsFine } from "./bench/process-cpu.ts";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { ROOT } from "./build.ts";
-import { instanceName, sidecarName, startMesh } from "./mesh.ts";
+import { buildWorkers, ROOT } from "./build.ts";
+import { CONTROL_WORKER, DEFAULT_ADMIN_TOKEN, instanceName, meshWorkers, sidecarName, type MeshOptions } from "./mesh.ts";
 
 const SEQUENTIAL = Number(process.env.BENCH_REQUESTS ?? 4000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
@@ -28,31 +34,80 @@ const THROUGHPUT_MS = Number(process.env.BENCH_THROUGHPUT_MS ?? 2000);
 // runs in many short interleaved rounds: drift on a shared machine then hits every variant alike.
 const WD_ROUNDS = Number(process.env.BENCH_WD_ROUNDS ?? 24);
 const WD_BATCH = Number(process.env.BENCH_WD_BATCH ?? 1500);
+// BENCH_HOP_ONLY=1: only the in-workerd sequential rounds (hop cost and CPU per request), for quick
+// comparisons while working on the sidecar; prints them and writes nothing.
+const HOP_ONLY = process.env.BENCH_HOP_ONLY === "1";
+
+type Target = "direct" | "sidecar" | "proxy" | "baseline";
+
+const BASELINE_REF = process.env.BENCH_BASELINE_REF ?? "";
+// BENCH_STREAM_IDLE_TIMEOUT_MS=0 measures the sidecar with response-body watching off (the route
+// knob streamIdleTimeoutMs); unset, the route has the policy's default.
+const STREAM_IDLE_TIMEOUT_MS = process.env.BENCH_STREAM_IDLE_TIMEOUT_MS;
 
 const DIRECT = instanceName("bench", "upstream-1");
 const SIDECAR = sidecarName("upstream");
 const PROXY = "bench-null-proxy";
+const BASELINE = `${SIDECAR}-baseline`;
+
+/** Bundles the sidecar as it was at `ref` (git archive into a temp folder, this checkout's node_modules). */
+async function bundleSidecarAt(ref: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "edgemesh-baseline-"));
+  const tar = execFileSync("git", ["archive", "--format=tar", ref], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 });
+  execFileSync("tar", ["-x", "-C", dir], { input: tar });
+  const outfile = path.join(dir, "sidecar-baseline.js");
+  await build({
+    entryPoints: [path.join(dir, "workers/sidecar/index.ts")], outfile, bundle: true, format: "esm", platform: "browser",
+    conditions: ["workerd", "worker", "browser"], target: "es2022", external: ["cloudflare:*"], nodePaths: [path.join(ROOT, "node_modules")], logLevel: "error",
+  });
+  return outfile;
+}
 
 process.env.WRANGLER_SEND_METRICS = "false";
 // The machine is shared: say how busy it was, so a reader can judge the numbers.
 const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
-const mesh = await startMesh({
+await buildWorkers();
+const baselineFile = BASELINE_REF ? await bundleSidecarAt(BASELINE_REF) : undefined;
+const meshOptions: MeshOptions = {
   topology: {
     mesh: "bench",
     services: { upstream: [{ id: "upstream-1", binding: "UPSTREAM_1", script: "bench-upstream" }] },
     extraWorkers: [
-      { name: "bench-client", script: "bench-client", serviceBindings: { DIRECT, SIDECAR, PROXY } },
+      { name: "bench-client", script: "bench-client", serviceBindings: { DIRECT, SIDECAR, PROXY, ...(baselineFile ? { BASELINE } : {}) } },
       { name: PROXY, script: "bench-proxy", serviceBindings: { UPSTREAM: DIRECT } },
     ],
   },
   exposeWorkers: [DIRECT, SIDECAR, PROXY],
-});
+};
+const workers = await meshWorkers(meshOptions);
+if (baselineFile) {
+  // The same Worker as today's sidecar (bindings, vars, Durable Object), older code.
+  const today = workers.find((w) => w.name === SIDECAR)!;
+  workers.push({ ...today, name: BASELINE, modulesRoot: path.dirname(baselineFile), modules: [{ type: "ESModule", path: baselineFile, contents: await readFile(baselineFile, "utf8") }], unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] });
+}
+const mf = new Miniflare({ host: "127.0.0.1", port: 0, cf: { colo: "LCL" }, log: new Log(LogLevel.WARN), workers });
+
+const benchService = {
+  endpoints: [{ id: "upstream-1", binding: "UPSTREAM_1" }],
+  ...(STREAM_IDLE_TIMEOUT_MS !== undefined ? { subsets: { all: {} }, routes: [{ name: "all", to: [{ subset: "all" }], streamIdleTimeoutMs: Number(STREAM_IDLE_TIMEOUT_MS) }] } : {}),
+};
 
 try {
-  const applied = await mesh.applyPolicy({ mesh: "bench", services: { upstream: { endpoints: [{ id: "upstream-1", binding: "UPSTREAM_1" }] } } });
+  await mf.ready;
+  const controlUrl = await mf.unsafeGetDirectURL(CONTROL_WORKER);
+  const applied = await fetch(new URL("/v1/policy", controlUrl), {
+    method: "POST",
+    headers: { authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ mesh: "bench", services: { upstream: benchService } }),
+  });
   if (applied.status !== 201) throw new Error(`policy refused: ${await applied.text()}`);
-  const urls = { direct: await mesh.directUrl(DIRECT), sidecar: await mesh.directUrl(SIDECAR), proxy: await mesh.directUrl(PROXY) };
-  const client = await mesh.mf.getWorker("bench-client");
+  const urls: Record<Target, URL> = {
+    direct: await mf.unsafeGetDirectURL(DIRECT),
+    sidecar: await mf.unsafeGetDirectURL(SIDECAR),
+    proxy: await mf.unsafeGetDirectURL(PROXY),
+    baseline: baselineFile ? await mf.unsafeGetDirectURL(BASELINE) : new URL("http://unused"),
+  };
+  const client = await mf.getWorker("bench-client");
   const workerdPids = findDescendants("workerd");
   if (workerdPids.length !== 1) throw new Error(`expected one workerd process under this one, found ${workerdPids.length}`);
   const workerdPid = workerdPids[0]!;
@@ -110,22 +165,21 @@ try {
     return { rps: done / ((performance.now() - started) / 1000), requests: done };
   }
 
-  type Target = "direct" | "sidecar" | "proxy";
   async function inWorkerd(target: Target, requests: number, concurrency: number): Promise<{ meanMs: number; rps: number }> {
-    const res = await client.fetch(`http://bench/run?target=${target}&requests=${requests}&concurrency=${concurrency}`);
+    const res = await client.fetch(`http://bench/run?target=${target === "baseline" ? "BASELINE" : target}&requests=${requests}&concurrency=${concurrency}`);
     const body = (await res.json()) as { wallMs: number; failures: number };
     if (body.failures > 0) throw new Error(`${target}: ${body.failures} failed requests`);
     return { meanMs: (body.wallMs / requests) * concurrency, rps: requests / (body.wallMs / 1000) };
   }
 
-  // Warm both paths: JIT, the sidecar's snapshot, keep-alive sockets.
-  const TARGETS: Target[] = ["direct", "sidecar", "proxy"];
+  // Warm every path: JIT, the sidecar's snapshot, keep-alive sockets.
+  const TARGETS: Target[] = baselineFile ? ["direct", "sidecar", "proxy", "baseline"] : ["direct", "sidecar", "proxy"];
   for (const t of TARGETS) {
     await sequential(urls[t], 500, []);
     await inWorkerd(t, 2000, 1);
   }
 
-  const series = () => ({ direct: [] as number[], sidecar: [] as number[], proxy: [] as number[] });
+  const series = (): Record<Target, number[]> => ({ direct: [], sidecar: [], proxy: [], baseline: [] });
   const lat = series();
   const sockRps = series();
   const wdMean = series();
@@ -136,7 +190,7 @@ try {
   const WD_CONCURRENT = 12000;
   // Rotate which goes first so drift (thermal, GC) does not favour one side.
   const rotated = (round: number) => TARGETS.map((_, i) => TARGETS[(i + round) % TARGETS.length]!);
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = 0; round < (HOP_ONLY ? 0 : ROUNDS); round++) {
     for (const target of rotated(round)) {
       const perRound = SEQUENTIAL / ROUNDS;
       cpuSocket[target].push(await cpuPerRequestUs(perRound, () => sequential(urls[target], perRound, lat[target])));
@@ -153,6 +207,15 @@ try {
   const median = (xs: number[]) => percentile(xs, 50);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  if (HOP_ONLY) {
+    const cpuOf = (t: Target) => median(cpuWdSequential[t]);
+    const latOf = (t: Target) => median(wdMean[t]);
+    const hop = (f: (t: Target) => number, t: Target) => (f(t) - f("direct")) / (f("proxy") - f("direct"));
+    console.log(`workerd CPU/req (µs): direct ${cpuOf("direct").toFixed(1)}, sidecar ${cpuOf("sidecar").toFixed(1)}, null proxy ${cpuOf("proxy").toFixed(1)}; hop cost: CPU ${hop(cpuOf, "sidecar").toFixed(3)}, latency ${hop(latOf, "sidecar").toFixed(3)} (medians of ${WD_ROUNDS} rounds of ${WD_BATCH})`);
+    if (baselineFile) console.log(`baseline ${BASELINE_REF}: CPU/req ${cpuOf("baseline").toFixed(1)} µs; hop cost: CPU ${hop(cpuOf, "baseline").toFixed(3)}, latency ${hop(latOf, "baseline").toFixed(3)}`);
+    await mf.dispose();
+    process.exit(0);
+  }
   // Throughput drifts between rounds (the machine is shared); a ratio of two measurements taken
   // back to back in one round is steadier than a ratio of medians, so ratios are medians of those.
   const pairedRatio = (a: number[], b: number[]) => median(a.map((x, i) => x / b[i]!));
@@ -219,6 +282,21 @@ try {
     cpu_hop_cost_ratio_pooled: r3(pooledHopCost(cpuWdSequential.sidecar, cpuWdSequential.direct, cpuWdSequential.proxy)),
     cpu_hop_cost_ratio_per_round: cpuHopCostPerRound.map(r3),
     concurrency: CONCURRENCY,
+    policy: { upstream: benchService },
+    ...(baselineFile
+      ? {
+          baseline: {
+            ref: BASELINE_REF,
+            commit: execFileSync("git", ["rev-parse", BASELINE_REF], { cwd: ROOT, encoding: "utf8" }).trim(),
+            socket_p50_ms: r3(percentile(lat.baseline, 50)),
+            in_workerd_mean_ms: r3(median(wdMean.baseline)),
+            cpu_us_per_request_in_workerd_sequential: us(median(cpuWdSequential.baseline)),
+            hop_cost_ratio: r3(medianHopCost(wdMean.baseline, wdMean.direct, wdMean.proxy)),
+            hop_cost_ratio_per_round: hopCost(wdMean.baseline, wdMean.direct, wdMean.proxy).map(r3),
+            cpu_hop_cost_ratio: r3(medianHopCost(cpuWdSequential.baseline, cpuWdSequential.direct, cpuWdSequential.proxy)),
+          },
+        }
+      : {}),
     targets: { added_p50_ms_max: 0.3, throughput_ratio_min: 0.7, hop_cost_ratio_max: 1.5 },
   };
 
@@ -238,6 +316,10 @@ try {
   row("workerd CPU/req, socket (µs)", cpu.socket_sequential.direct, cpu.socket_sequential.sidecar, `+${us(cpu.socket_sequential.sidecar - cpu.socket_sequential.direct)}`, cpu.socket_sequential.null_proxy);
   console.log(`\nhop cost (sidecar - direct) / (null proxy - direct), in-workerd mean latency, medians of ${WD_ROUNDS} rounds of ${WD_BATCH}: ${result.hop_cost_ratio} (pooled: ${result.hop_cost_ratio_pooled}; per round: ${result.hop_cost_ratio_per_round.join(", ")})`);
   console.log(`hop cost from workerd CPU per request: ${result.cpu_hop_cost_ratio} (pooled: ${result.cpu_hop_cost_ratio_pooled}; per round: ${result.cpu_hop_cost_ratio_per_round.join(", ")})`);
+  if (result.baseline) {
+    const b = result.baseline;
+    console.log(`baseline ${b.ref} (${b.commit.slice(0, 7)}), same run: hop cost ${b.hop_cost_ratio} (CPU ${b.cpu_hop_cost_ratio}); workerd CPU/req ${b.cpu_us_per_request_in_workerd_sequential} µs; in-workerd mean ${b.in_workerd_mean_ms} ms; socket p50 ${b.socket_p50_ms} ms`);
+  }
   console.log(`the extra hop alone (null proxy) keeps ${Math.round(result.null_proxy_throughput_ratio * 100)}% of direct in-workerd throughput; the sidecar keeps ${Math.round(result.sidecar_vs_null_proxy_throughput_ratio * 100)}% of the null proxy's`);
   const okP50 = result.added_p50_ms <= 0.3;
   const okRps = result.throughput_ratio >= 0.7;
@@ -249,5 +331,5 @@ try {
   await writeFile(out, JSON.stringify(result, null, 2) + "\n");
   console.log(`wrote ${path.relative(process.cwd(), out)}`);
 } finally {
-  await mesh.dispose();
+  await mf.dispose();
 }

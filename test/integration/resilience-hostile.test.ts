@@ -218,6 +218,17 @@ describe("the stream idle timeout (item 9)", () => {
     expect((await res.text()).split("\n").filter(Boolean)).toHaveLength(11);
     await expectNothingHeld();
   });
+
+  it("is off with 0: the body is not watched and counts only until its headers", async () => {
+    await m.apply(service([{ name: "r", to, streamIdleTimeoutMs: 0 }], {}, ["api-a"]));
+    await m.configure("api-a", { mode: "trickle", trickleChunks: 4, trickleIntervalMs: 300 });
+    const res = await m.call("/");
+    expect(res.status).toBe(200);
+    const during = await m.debug("resilience");
+    expect(during.breaker.active).toBe(0);
+    expect(during.endpointLoads[epId("api-a")].outstanding).toBe(0);
+    expect((await res.text()).split("\n").filter(Boolean)).toHaveLength(4);
+  });
 });
 
 describe("the mesh's own headers (item 11)", () => {

@@ -162,7 +162,8 @@ function respond(result: ProxyResult, hold: RequestHold, debug: DebugInfo | unde
   const headers = fromEndpoint ? withoutMeshHeaders(upstream.headers) : upstream.headers;
   const body = upstream.body;
   // A WebSocket (101) is handed over as it is; nothing more to count once it is established.
-  if (upstream.webSocket || body === null || isNullBodyStatus(upstream.status) || !fromEndpoint) {
+  // With idleTimeoutMs 0 the route asked for bodies not to be watched (streamIdleTimeoutMs).
+  if (upstream.webSocket || body === null || isNullBodyStatus(upstream.status) || !fromEndpoint || idleTimeoutMs === 0) {
     hold.onDone();
     if (upstream.webSocket || (debug === undefined && headers === upstream.headers)) return upstream;
     return decorate(new Response(isNullBodyStatus(upstream.status) ? null : body, { status: upstream.status, statusText: upstream.statusText, headers }), result, debug);
@@ -319,8 +320,8 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
   const debug: DebugInfo | undefined = debugAllowed
     ? { service: snapshot.service, route: route.name, subset, endpointIds: snapshot.endpoints, policyVersion: snapshot.policyVersion, generation: snapshot.generation }
     : undefined;
-  // Snapshots compiled before the knob existed have no streamIdleTimeoutMs.
-  return respond(result, hold, debug, route.streamIdleTimeoutMs || DEFAULT_STREAM_IDLE_TIMEOUT_MS);
+  // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
+  return respond(result, hold, debug, route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS);
 }
 
 export default {
