@@ -13,7 +13,7 @@
 // BENCH_BASELINE_REF=<git ref> adds a fourth path: the sidecar as it was at that commit, built from
 // git and run in the same workerd beside today's, so a before/after comparison shares one process,
 // one warm-up and the same neighbours on a shared machine.
-// Prints a table and writes bench/results/overhead.json.
+// Prints a table and writes bench/results/overhead.json (BENCH_OUT=<name> for another file there).
 import { build } from "esbuild";
 import { Log, LogLevel, Miniflare } from "miniflare";
 import { execFileSync } from "node:child_process";
@@ -44,6 +44,8 @@ const BASELINE_REF = process.env.BENCH_BASELINE_REF ?? "";
 // BENCH_STREAM_IDLE_TIMEOUT_MS=0 measures the sidecar with response-body watching off (the route
 // knob streamIdleTimeoutMs); unset, the route has the policy's default.
 const STREAM_IDLE_TIMEOUT_MS = process.env.BENCH_STREAM_IDLE_TIMEOUT_MS;
+/** The results file, under bench/results/. */
+const OUT_FILE = process.env.BENCH_OUT ?? "overhead.json";
 
 const DIRECT = instanceName("bench", "upstream-1");
 const SIDECAR = sidecarName("upstream");
@@ -326,7 +328,7 @@ try {
   const okHop = result.hop_cost_ratio <= 1.5;
   console.log(`\ntarget: added p50 <= 0.3 ms: ${okP50 ? "met" : "NOT met"} (${result.added_p50_ms} ms); throughput >= 70% of direct: ${okRps ? "met" : "NOT met"} (${Math.round(result.throughput_ratio * 100)}%); hop cost <= 1.5: ${okHop ? "met" : "NOT met"} (${result.hop_cost_ratio})`);
 
-  const out = path.join(ROOT, "bench/results/overhead.json");
+  const out = path.join(ROOT, "bench/results", OUT_FILE);
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, JSON.stringify(result, null, 2) + "\n");
   console.log(`wrote ${path.relative(process.cwd(), out)}`);
