@@ -15,6 +15,11 @@ export interface BodyWatch {
  * `body` as the client will read it, watched: `watch.onProgress` for every chunk, `watch.onDone`
  * once at the end, and an error (the client sees the body cut short) after `idleTimeoutMs` without a
  * chunk. One timer per body, re-armed lazily: a chunk only records the time.
+ *
+ * A stream implemented here, not a pump into a native IdentityTransformStream: the pump costs a
+ * little less CPU, but when the client is gone before the response goes out, workerd cancels a
+ * native stream without running any of the request's code again (the pump's cleanup with it),
+ * whereas it does call this stream's `cancel`.
  */
 export function watchBody(body: ReadableStream<Uint8Array>, idleTimeoutMs: number, watch: BodyWatch): ReadableStream<Uint8Array> {
   const reader = body.getReader();
