@@ -115,15 +115,14 @@ function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | 
 /**
  * What a request holds from admission on: its breaker slot and, once answered by an endpoint, that
  * try. Given back when the response body is done (or at once when there is none), or when the
- * client disconnects (request.signal, with the enable_request_signal compatibility flag: workerd
- * then drops the request's pending continuations, so nothing else would run). If neither ever
- * happens, both leases expire on their own. Giving back twice is harmless.
+ * client disconnects while the body streams: workerd then drops the request's pending
+ * continuations, so nothing else would run, but it does fire request.signal (compatibility flag
+ * enable_request_signal). If neither ever happens, both leases expire on their own. Giving back
+ * twice is harmless.
  */
 class RequestHold implements BodyWatch, EventListenerObject {
   slot: Lease | undefined;
   lease: TryLease | undefined;
-  /** While queued for a slot: gives up the wait (see breaker.ts). */
-  cancelWait: (() => boolean) | undefined;
   idleTimeoutMs = 0;
 
   /** A chunk of the response body passed: keep both leases until at least the next idle timeout. */
@@ -140,7 +139,6 @@ class RequestHold implements BodyWatch, EventListenerObject {
 
   /** The client disconnected. */
   handleEvent(): void {
-    this.cancelWait?.();
     this.onDone();
   }
 }
@@ -155,7 +153,7 @@ function isNullBodyStatus(status: number): boolean {
  * off, the debug headers added when asked for with the admin token, and a streaming body watched
  * until it ends (stream.ts). Gives back what the request holds when there is no body to wait for.
  */
-function respond(result: ProxyResult, hold: RequestHold, debug: DebugInfo | undefined, idleTimeoutMs: number): Response {
+function respond(request: Request, result: ProxyResult, hold: RequestHold, debug: DebugInfo | undefined, idleTimeoutMs: number): Response {
   const upstream = result.response;
   hold.lease = result.lease;
   const fromEndpoint = result.lease !== undefined;
@@ -170,6 +168,8 @@ function respond(result: ProxyResult, hold: RequestHold, debug: DebugInfo | unde
   }
   hold.idleTimeoutMs = idleTimeoutMs;
   hold.onProgress(Date.now());
+  // Only a disconnect while the body streams needs it: before, the request's code keeps running.
+  request.signal.addEventListener("abort", hold, { once: true });
   return decorate(new Response(watchBody(body, idleTimeoutMs, hold), { status: upstream.status, statusText: upstream.statusText, headers }), result, debug);
 }
 
@@ -243,15 +243,12 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     return meshError(503, "x-edgemesh-overloaded", admission.reason, { maxConcurrent: snapshot.circuitBreaker.maxConcurrent, maxPending: snapshot.circuitBreaker.maxPending });
   }
   const hold = new RequestHold();
-  request.signal.addEventListener("abort", hold, { once: true });
   if (admission.kind === "queued") {
-    hold.cancelWait = admission.cancel;
     // The wait for a slot is part of the route's deadline.
     const waitMs = Math.max(0, deadlineMs - Date.now());
     let timer: ReturnType<typeof setTimeout> | undefined;
     const granted = await Promise.race([admission.granted, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs)))]);
     clearTimeout(timer);
-    hold.cancelWait = undefined;
     if (granted === undefined && admission.cancel()) {
       return meshError(503, "x-edgemesh-overloaded", "pending-timeout", { maxConcurrent: snapshot.circuitBreaker.maxConcurrent, waitedMs: waitMs });
     }
@@ -321,7 +318,7 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext):
     ? { service: snapshot.service, route: route.name, subset, endpointIds: snapshot.endpoints, policyVersion: snapshot.policyVersion, generation: snapshot.generation }
     : undefined;
   // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
-  return respond(result, hold, debug, route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS);
+  return respond(request, result, hold, debug, route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS);
 }
 
 export default {
