@@ -55,8 +55,8 @@ export function compileRouteResilience(
   r: RoutePolicy,
   endpoints: CompiledEndpoint[],
   subsets: Record<string, number[]>,
-): Pick<CompiledRoute, "retry" | "hedge" | "fault" | "mirror"> {
-  const out: Pick<CompiledRoute, "retry" | "hedge" | "fault" | "mirror"> = { retry: compileRetry(r.retries) };
+): Pick<CompiledRoute, "retry" | "hedge" | "fault" | "mirror" | "streamIdleTimeoutMs"> {
+  const out: Pick<CompiledRoute, "retry" | "hedge" | "fault" | "mirror" | "streamIdleTimeoutMs"> = { streamIdleTimeoutMs: r.streamIdleTimeoutMs, retry: compileRetry(r.retries) };
   if (r.hedge) out.hedge = { afterMs: r.hedge.afterMs };
   if (r.fault) out.fault = compileFault(r.fault);
   if (r.mirror) {

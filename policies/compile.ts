@@ -2,6 +2,7 @@
 // routes in order, matches normalised, weights turned into cumulative tables, subsets resolved
 // to endpoint indexes, defaults filled in.
 import { DEFAULT_ROUTE_TIMEOUT_MS, type HeaderMatchPolicy, type PolicyDocument, type RouteMatchPolicy, type ServicePolicy } from "./schema.ts";
+import { anchored } from "./regex.ts";
 import { compileRetry, compileRouteResilience, compileServiceResilience, linkServiceMirrors } from "./compile-resilience.ts";
 import { compileAccess, type MeshAccessPolicy } from "./access.ts";
 import { compileRateLimits } from "./ratelimit.ts";
@@ -9,6 +10,7 @@ import { grpcPathMatch } from "./grpc.ts";
 import { compileFilters } from "./compile-filters.ts";
 import {
   ALL_ENDPOINTS_SUBSET,
+  DEFAULT_STREAM_IDLE_TIMEOUT_MS,
   type CompiledEndpoint,
   type CompiledMatch,
   type CompiledMesh,
@@ -24,7 +26,7 @@ function stringMatch(m: { exact?: string; prefix?: string; regex?: string }): Co
   if (m.exact !== undefined) return { kind: "exact", value: m.exact };
   if (m.prefix !== undefined) return { kind: "prefix", value: m.prefix };
   // Anchored so "regex" means the whole value, as in Envoy's safe_regex and Istio.
-  return { kind: "regex", value: `^(?:${m.regex})$` };
+  return { kind: "regex", value: anchored(m.regex!) };
 }
 
 function valueMatch(name: string, m: HeaderMatchPolicy): CompiledValueMatch {
@@ -89,6 +91,7 @@ export function compileService(
       matches: [],
       split: { subsets: [ALL_ENDPOINTS_SUBSET], cumulative: [1], total: 1 },
       timeoutMs: DEFAULT_ROUTE_TIMEOUT_MS,
+      streamIdleTimeoutMs: DEFAULT_STREAM_IDLE_TIMEOUT_MS,
       retry: compileRetry(undefined),
     });
   }

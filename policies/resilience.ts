@@ -4,6 +4,7 @@
 // into Route and Service, compile.ts turns them into the snapshot's plain data.
 import { z } from "zod";
 import { GRPC_RETRY_CONDITIONS } from "./grpc.ts";
+import { DEFAULT_STREAM_IDLE_TIMEOUT_MS } from "./snapshot.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -44,6 +45,9 @@ export const RetryPolicy = z
   })
   .strict()
   .describe("Retries of one route. Omitted: 2 retries on gateway errors, connect failures and resets for idempotent methods.");
+
+export const StreamIdleTimeoutMs = z.number().int().min(0).max(3_600_000).default(DEFAULT_STREAM_IDLE_TIMEOUT_MS)
+  .describe("Longest time a response body may go without a chunk (after the response headers, and between chunks) before the sidecar aborts it, like Envoy's stream_idle_timeout; timeoutMs stops at the headers, this bounds the body. The client sees the body cut short. While the body streams, the request keeps its circuit-breaker slot and counts as in flight for the balancer. 0 turns body watching off: no idle limit, and a response counts only until its headers, which saves the cost of passing every body through the sidecar (tens of microseconds of CPU per request). Default 300000 (5 minutes), 0-3600000.");
 
 export const Hedge = z
   .object({

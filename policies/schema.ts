@@ -1,13 +1,14 @@
 // The policy schema: the one definition of every knob, its default and its limits.
 // The compiler, the JSON Schema for editors (`npm run schema`) and the docs all come from here.
 import { z } from "zod";
-import { CircuitBreaker, Fault, Hedge, LoadBalancer, Mirror, OutlierDetection, RetryBudget, RetryPolicy } from "./resilience.ts";
+import { CircuitBreaker, Fault, Hedge, LoadBalancer, Mirror, OutlierDetection, RetryBudget, RetryPolicy, StreamIdleTimeoutMs } from "./resilience.ts";
 import { HealthCheck, PassiveHealth, Registration } from "./health.ts";
 import { MeshAccess, refineAccessDocument, ServiceAccess } from "./access.ts";
 import { MAX_RATE_LIMITS_PER_SERVICE, RateLimit, refineRateLimitDocument, refineServiceRateLimits } from "./ratelimit.ts";
 import { GrpcMethodMatch } from "./grpc.ts";
 import { checkRouteFilters, destinationFilterFields, routeFilterFields } from "./filters.ts";
 import { Telemetry } from "./telemetry.ts";
+import { policyRegexProblem } from "./regex.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const BINDING = /^[A-Z_][A-Z0-9_]*$/;
@@ -24,7 +25,7 @@ export const StringMatch = z
   .object({
     exact: z.string().optional().describe("The value must equal this string."),
     prefix: z.string().min(1).optional().describe("The value must start with this string."),
-    regex: z.string().min(1).max(1024).optional().describe("The whole value must match this regular expression (JavaScript syntax, anchored)."),
+    regex: z.string().min(1).max(1024).optional().describe("The whole value must match this regular expression (RE2 syntax, anchored; no backreferences or lookaround, so matching takes linear time)."),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -40,7 +41,7 @@ export const HeaderMatch = z
   .object({
     exact: z.string().optional().describe("The value must equal this string."),
     prefix: z.string().min(1).optional().describe("The value must start with this string."),
-    regex: z.string().min(1).max(1024).optional().describe("The whole value must match this regular expression (JavaScript syntax, anchored)."),
+    regex: z.string().min(1).max(1024).optional().describe("The whole value must match this regular expression (RE2 syntax, anchored; no backreferences or lookaround, so matching takes linear time)."),
     present: z.boolean().optional().describe("true: the header must be present (any value); false: it must be absent."),
   })
   .strict()
@@ -53,12 +54,10 @@ export const HeaderMatch = z
   })
   .describe("How to match a header or query parameter: exactly one of exact, prefix, regex or present.");
 
+/** Policy regexes run on RE2 (policies/regex.ts): syntax it lacks is refused here, with the reason. */
 function checkRegex(source: string, ctx: z.RefinementCtx, path: (string | number)[]): void {
-  try {
-    new RegExp(source);
-  } catch (err) {
-    ctx.addIssue({ code: "custom", path, message: `not a valid regular expression: ${(err as Error).message}` });
-  }
+  const problem = policyRegexProblem(source);
+  if (problem !== undefined) ctx.addIssue({ code: "custom", path, message: problem });
 }
 
 const HTTP_METHOD = z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"]);
@@ -94,6 +93,7 @@ export const Route = z
       .describe("Where matching requests go, split by weight. Required (at least one) unless the route answers itself with `redirect` or `directResponse`."),
     timeoutMs: z.number().int().min(1).max(300_000).default(DEFAULT_ROUTE_TIMEOUT_MS)
       .describe("Deadline for the whole request until response headers arrive; a request past it gets 504."),
+    streamIdleTimeoutMs: StreamIdleTimeoutMs,
     retries: RetryPolicy.prefault({}),
     hedge: Hedge.optional(),
     fault: Fault.optional(),

@@ -37,6 +37,11 @@ export interface CompiledRoute {
   matches: CompiledMatch[];
   split: CompiledSplit;
   timeoutMs: number;
+  /**
+   * Longest gap between chunks of a response body before the sidecar aborts it (ms); 0: bodies are
+   * not watched (no idle limit; a response counts until its headers only).
+   */
+  streamIdleTimeoutMs: number;
   retry: CompiledRetry;
   hedge?: CompiledHedge;
   fault?: CompiledFault;
@@ -149,6 +154,12 @@ export interface MeshControlRpc {
 }
 
 export const ALL_ENDPOINTS_SUBSET = "*";
+
+/**
+ * The default of a route's `streamIdleTimeoutMs` (Envoy's stream_idle_timeout: 5 minutes). Here
+ * rather than in the schema so sidecars can apply it to snapshots compiled before the knob existed.
+ */
+export const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
 
 // Resilience: the compiled form of policies/resilience.ts, defaults filled in, nothing optional
 // that the hot path would have to default again.

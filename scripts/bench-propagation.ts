@@ -43,7 +43,8 @@ workers.push({
   modulesRoot: path.dirname(driverFile),
   modules: [{ type: "ESModule", path: driverFile, contents: await readFile(driverFile, "utf8") }],
   compatibilityDate: COMPATIBILITY_DATE,
-  bindings: { SIDECARS: names.map((_, i) => `S${i}`).join(",") },
+  // The debug headers that say which version a sidecar serves need the admin token.
+  bindings: { SIDECARS: names.map((_, i) => `S${i}`).join(","), ADMIN_TOKEN: DEFAULT_ADMIN_TOKEN },
   serviceBindings: Object.fromEntries(names.map((n, i) => [`S${i}`, n])),
 });
 

@@ -127,6 +127,8 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
     name: sidecarName(service),
     ...sidecarScript,
     compatibilityDate: COMPATIBILITY_DATE,
+    // request.signal tells the sidecar when a client disconnects (workerd then drops its continuations).
+    compatibilityFlags: ["enable_request_signal"],
     bindings: { SERVICE_NAME: service, MESH_NAME: topology.mesh, EDGEMESH_ADMIN_TOKEN: token, ...opts.sidecarVars },
     durableObjects: {
       MESH_CONTROL: { className: "MeshControl", scriptName: CONTROL_WORKER, useSQLite: true },

@@ -57,7 +57,7 @@ edgemesh is running (ready in ${Math.round(performance.now() - started)} ms)
   state                              ${persistRoot}
 
 Try:
-  curl -H 'x-edgemesh-debug: 1' -i ${new URL("/api/v1/products/0", mesh.url).href}
+  curl -H 'x-edgemesh-debug: 1' -H 'authorization: Bearer ${adminToken}' -i ${new URL("/api/v1/products/0", mesh.url).href}
   EDGEMESH_URL=${mesh.controlUrl.origin} EDGEMESH_ADMIN_TOKEN=${adminToken} npx edgemesh status
   EDGEMESH_URL=${mesh.controlUrl.origin} EDGEMESH_ADMIN_TOKEN=${adminToken} npx edgemesh stat edges
 ${trafficEveryMs > 0 ? `\nSending a request every ${trafficEveryMs} ms (EDGEMESH_TRAFFIC_MS=0 turns it off).` : ""}

@@ -12,7 +12,8 @@ export default {
   async fetch(request, env): Promise<Response> {
     const url = new URL(request.url);
     const name = url.searchParams.get("target");
-    const target = name === "sidecar" ? env.SIDECAR : name === "proxy" ? env.PROXY : env.DIRECT;
+    // Any other name is a binding of that name (scripts/bench/hop-profile.ts binds its variants).
+    const target = name === "sidecar" ? env.SIDECAR : name === "proxy" ? env.PROXY : name === "direct" || name === null ? env.DIRECT : (env as unknown as Record<string, Fetcher>)[name]!;
     const requests = Math.min(Number(url.searchParams.get("requests") ?? 1000), 100_000);
     const concurrency = Math.max(1, Math.min(Number(url.searchParams.get("concurrency") ?? 1), 256));
     const path = url.searchParams.get("path") ?? "/bench";

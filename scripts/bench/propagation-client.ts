@@ -4,6 +4,8 @@
 // served policy version V or later. It answers when all have, or at the timeout.
 interface Env {
   SIDECARS: string;
+  /** The sidecars' admin token: their debug headers are only given with it. */
+  ADMIN_TOKEN: string;
   [binding: string]: unknown;
 }
 
@@ -22,7 +24,7 @@ export default {
       names.map(async (name, i) => {
         const sidecar = env[name] as Fetcher;
         while (Date.now() < deadline && firstSeenMs[i] === null) {
-          const res = await sidecar.fetch("http://bench/propagation", { headers: { "x-edgemesh-debug": "1" } });
+          const res = await sidecar.fetch("http://bench/propagation", { headers: { "x-edgemesh-debug": "1", authorization: `Bearer ${env.ADMIN_TOKEN}` } });
           await res.arrayBuffer();
           requests++;
           if (res.status !== 200) failures++;

@@ -1,11 +1,13 @@
-// Fault injection, mirroring and hedging on the real runtime.
+// Fault injection, mirroring and hedging on the real runtime. Bounds are statistical with margin
+// or far from the behaviour they tell apart (a stall of seconds, a deadline of tens of ms), so the
+// tests hold on a busy machine.
 import { describe, expect, it } from "vitest";
-import { endpointsOf, instanceIds, percentile, type ResilienceMesh, useResilienceMesh } from "./resilience-helpers.ts";
+import { endpointsOf, eventually, instanceIds, percentile, settled, type ResilienceMesh, useResilienceMesh } from "./resilience-helpers.ts";
 
 const ids = instanceIds(3);
 let m: ResilienceMesh;
 
-const endpoints = endpointsOf(ids, (id) => ({ role: id === "api-c" ? "shadow" : "main" }));
+const endpoints = () => endpointsOf(ids, (id) => ({ role: id === "api-c" ? "shadow" : "main" }));
 const subsets = { main: { role: "main" }, shadow: { role: "shadow" } };
 const noEjection = { consecutive5xx: 0, consecutiveGatewayErrors: 0 };
 
@@ -14,7 +16,7 @@ useResilienceMesh(ids, (started) => {
 });
 
 function route(extra: Record<string, unknown>) {
-  return { endpoints, subsets, outlierDetection: noEjection, routes: [{ name: "r", to: [{ subset: "main" }], ...extra }] };
+  return { endpoints: endpoints(), subsets, outlierDetection: noEjection, routes: [{ name: "r", to: [{ subset: "main" }], ...extra }] };
 }
 
 describe("fault injection", () => {
@@ -49,12 +51,13 @@ describe("fault injection", () => {
   });
 
   it("keeps the route's timeout: a delay longer than it ends in 504", async () => {
-    await m.apply(route({ timeoutMs: 150, fault: { delay: { percent: 100, ms: 400 } } }));
+    // A 5 s delay against a 150 ms deadline: the answer comes at the deadline, far from the delay.
+    await m.apply(route({ timeoutMs: 150, fault: { delay: { percent: 100, ms: 5000 } } }));
     const started = Date.now();
     const res = await m.call("/");
     expect(res.status).toBe(504);
     expect(((await res.json()) as { error: string }).error).toBe("route-timeout");
-    expect(Date.now() - started).toBeLessThan(380);
+    expect(Date.now() - started).toBeLessThan(3000);
   });
 });
 
@@ -67,13 +70,13 @@ describe("mirroring", () => {
       const r = await m.load({ requests: 200, concurrency: 8, method: "PUT", body: "payload" });
       expect(r.statuses["200"]).toBe(200);
       expect(r.tally["api-c"]).toBeUndefined();
-      expect(percentile(r.latenciesMs, 99)).toBeLessThan(100);
+      // A stalled shadow hangs for 60 s; the primaries never wait for it.
+      expect(percentile(r.latenciesMs, 99)).toBeLessThan(2000);
     }
     await m.configure("api-c", {});
     await m.resetStats();
     await m.load({ requests: 200, concurrency: 8 });
-    await new Promise((r) => setTimeout(r, 200));
-    const shadow = await m.stats("api-c");
+    const shadow = await eventually(() => m.stats("api-c"), (s) => s.shadowHits >= 200);
     expect(shadow.shadowHits).toBe(200);
     expect(shadow.hits).toBe(0);
   });
@@ -82,9 +85,9 @@ describe("mirroring", () => {
     await m.apply(route({ mirror: { subset: "shadow", percent: 30 } }));
     await m.resetStats();
     await m.load({ requests: 600, concurrency: 8 });
-    await new Promise((r) => setTimeout(r, 200));
+    // Shadows run in the background: wait until they stop arriving.
+    const { shadowHits } = await settled(() => m.stats("api-c"));
     // Binomial(600, 0.3): sd 11.2; allow 4 sd.
-    const { shadowHits } = await m.stats("api-c");
     expect(shadowHits).toBeGreaterThanOrEqual(135);
     expect(shadowHits).toBeLessThanOrEqual(225);
   });
@@ -94,15 +97,16 @@ describe("hedging", () => {
   it("sends a second try after the delay; the first good answer wins", async () => {
     const policy = route({ hedge: { afterMs: 40 } });
     await m.apply({ ...policy, loadBalancer: { algorithm: "round-robin" } });
-    await m.configure("api-a", { delayMs: 500 });
+    await m.configure("api-a", { delayMs: 5000 });
     await m.resetStats();
     const r = await m.load({ requests: 40, concurrency: 4, tally: "x-flaky-endpoint" });
     expect(r.statuses["200"]).toBe(40);
     expect(r.tally["api-a"]).toBeUndefined(); // the slow one never wins
-    expect(Math.max(...r.latenciesMs)).toBeLessThan(300);
-    const res = await m.call("/", { headers: { "x-edgemesh-debug": "1" } });
+    // Without hedging, a third of the requests would take 5 s.
+    expect(Math.max(...r.latenciesMs)).toBeLessThan(2500);
+    const res = await m.call("/", { headers: m.debugHeaders });
     await res.arrayBuffer();
-    const res2 = await m.call("/", { headers: { "x-edgemesh-debug": "1" } });
+    const res2 = await m.call("/", { headers: m.debugHeaders });
     await res2.arrayBuffer();
     expect([res.headers.get("x-edgemesh-hedged"), res2.headers.get("x-edgemesh-hedged")]).toContain("1");
     // Hedges are retries as far as the budget is concerned.

@@ -5,7 +5,7 @@ import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sidecarName, startMesh, type RunningMesh } from "../../scripts/mesh.ts";
-import { endpointsOf, instanceIds, startResilienceMesh, type ResilienceMesh, useResilienceMesh } from "./resilience-helpers.ts";
+import { endpointsOf, eventually, instanceIds, type ResilienceMesh, useResilienceMesh } from "./resilience-helpers.ts";
 
 const ids = instanceIds(2);
 let m: ResilienceMesh;
@@ -35,18 +35,20 @@ function getWithBody(path: string, body: string, timeoutMs = 3000): Promise<{ st
   });
 }
 
+/** Waits (a little) for background work, then checks that no breaker slot or try is held. */
 async function expectNothingInFlight(): Promise<void> {
-  const r = await m.debug("resilience");
+  const idle = (r: any) => r.breaker.active === 0 && r.breaker.pending === 0 && Object.values(r.endpointLoads).every((l: any) => l.outstanding === 0);
+  const r = await eventually(() => m.debug("resilience"), idle, 3000);
   expect(r.breaker.active).toBe(0);
   expect(r.breaker.pending).toBe(0);
-  for (const id of ids) expect(r.endpointLoads[id]?.outstanding ?? 0).toBe(0);
+  for (const [id, load] of Object.entries(r.endpointLoads)) expect([id, (load as any).outstanding]).toEqual([id, 0]);
 }
 
-const base = { endpoints: endpointsOf(ids), subsets: { all: {} }, outlierDetection: { consecutive5xx: 0, consecutiveGatewayErrors: 0 } };
+const base = () => ({ endpoints: endpointsOf(ids), subsets: { all: {} }, outlierDetection: { consecutive5xx: 0, consecutiveGatewayErrors: 0 } });
 
 describe("a GET with a body", () => {
   it("is proxied (without the body) and leaves no try or breaker slot behind", async () => {
-    await m.apply({ ...base, routes: [{ name: "r", to: [{ subset: "all" }], retries: { attempts: 2 } }] });
+    await m.apply({ ...base(), routes: [{ name: "r", to: [{ subset: "all" }], retries: { attempts: 2 } }] });
     for (let i = 0; i < 10; i++) {
       const res = await getWithBody("/", "a body a GET should not have");
       expect(res.status).toBe(200);
@@ -55,7 +57,7 @@ describe("a GET with a body", () => {
   });
 
   it("does not hang on a hedged route", async () => {
-    await m.apply({ ...base, routes: [{ name: "r", to: [{ subset: "all" }], hedge: { afterMs: 20 } }] });
+    await m.apply({ ...base(), routes: [{ name: "r", to: [{ subset: "all" }], hedge: { afterMs: 20 } }] });
     await m.configure("api-a", { delayMs: 60 });
     await m.configure("api-b", { delayMs: 60 });
     for (let i = 0; i < 6; i++) {
@@ -68,21 +70,23 @@ describe("a GET with a body", () => {
 
 describe("the circuit breaker", () => {
   it("refuses a request over its limit before reading its body", async () => {
-    await m.apply({ ...base, routes: [{ name: "r", to: [{ subset: "all" }], retries: { attempts: 1, retryNonIdempotent: true } }], circuitBreaker: { maxConcurrent: 1, maxPending: 0 } });
-    await m.configure("api-a", { delayMs: 1500 });
-    await m.configure("api-b", { delayMs: 1500 });
+    await m.apply({ ...base(), routes: [{ name: "r", to: [{ subset: "all" }], retries: { attempts: 1, retryNonIdempotent: true } }], circuitBreaker: { maxConcurrent: 1, maxPending: 0 } });
+    await m.configure("api-a", { delayMs: 4000 });
+    await m.configure("api-b", { delayMs: 4000 });
     const occupying = m.call("/");
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Until the occupying request holds the only slot.
+    await eventually(() => m.debug("resilience"), (r) => r.breaker.active === 1, 3000);
     // A POST whose body never finishes arriving: buffering it first would wait forever.
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = connect(Number(direct.port), direct.hostname, () => {
         socket.write(`POST / HTTP/1.1\r\nhost: ${direct.host}\r\ncontent-length: 1000\r\n\r\npartial`);
       });
       let text = "";
+      // Well before the occupying request's 4 s: an answer in time can only be the refusal.
       const timer = setTimeout(() => {
         socket.destroy();
         resolve(text);
-      }, 1000);
+      }, 3000);
       socket.on("data", (chunk) => {
         text += chunk.toString("utf8");
         if (text.includes("\r\n\r\n")) {
@@ -101,12 +105,12 @@ describe("the circuit breaker", () => {
 
 describe("a whole-request fault delay (bypassRetries)", () => {
   it("never outlasts the route's deadline and answers route-timeout", async () => {
-    await m.apply({ ...base, routes: [{ name: "r", to: [{ subset: "all" }], timeoutMs: 200, fault: { delay: { percent: 100, ms: 3000 }, bypassRetries: true, onlyWithHeader: { name: "x-chaos", value: "me" } } }] });
+    await m.apply({ ...base(), routes: [{ name: "r", to: [{ subset: "all" }], timeoutMs: 200, fault: { delay: { percent: 100, ms: 6000 }, bypassRetries: true, onlyWithHeader: { name: "x-chaos", value: "me" } } }] });
     const started = Date.now();
     const res = await m.call("/", { headers: { "x-chaos": "me" } });
     expect(res.status).toBe(504);
     expect(res.headers.get("x-edgemesh-timeout")).toBe("route-timeout");
-    expect(Date.now() - started).toBeLessThan(1500);
+    expect(Date.now() - started).toBeLessThan(4000);
   });
 });
 

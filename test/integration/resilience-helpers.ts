@@ -11,12 +11,14 @@ export interface ResilienceMesh {
   call(path: string, init?: RequestInit): Promise<Response>;
   /** Drives load from inside workerd. */
   load(opts: LoadOptions): Promise<LoadResult>;
-  /** Applies a policy whose only service is api, and waits until the sidecar serves it. */
+  /** Applies a policy whose only service is api, waits until the sidecar serves it, then clears the instances' counters. */
   apply(api: Record<string, unknown>): Promise<number>;
   configure(id: string, behaviour: Record<string, unknown>): Promise<void>;
-  stats(id: string): Promise<{ hits: number; shadowHits: number; bodies: number }>;
+  stats(id: string): Promise<{ hits: number; shadowHits: number; bodies: number; lastHeaders: string[] }>;
   resetStats(): Promise<void>;
   debug(path: string): Promise<any>;
+  /** Headers that get a request the sidecar's debug headers (they need the admin token). */
+  debugHeaders: Record<string, string>;
   dispose(): Promise<void>;
 }
 
@@ -40,9 +42,17 @@ export interface LoadResult {
 export const instanceIds = (count: number) => Array.from({ length: count }, (_, i) => `api-${String.fromCharCode(97 + i)}`);
 export const bindingOf = (id: string) => id.toUpperCase().replace(/-/g, "_");
 
-/** Endpoints for the policy, with the given labels per instance id. */
+// The sidecar keeps per-endpoint state for its isolate's life (latency estimates, ejections,
+// tries in flight), keyed by endpoint id. So that no test inherits another's, every test names the
+// same instances with endpoint ids of its own: "t7-api-a" reaches the Worker api-a in test 7.
+let testNumber = 0;
+
+/** The endpoint id of instance `id` (e.g. "api-a") in the running test. */
+export const epId = (id: string) => `t${testNumber}-${id}`;
+
+/** Endpoints for the policy (ids of the running test), with the given labels per instance id. */
 export function endpointsOf(ids: string[], labels: (id: string) => Record<string, string> = () => ({})) {
-  return ids.map((id) => ({ id, binding: bindingOf(id), labels: labels(id) }));
+  return ids.map((id) => ({ id: epId(id), binding: bindingOf(id), labels: labels(id) }));
 }
 
 export interface ResilienceMeshOptions {
@@ -54,7 +64,8 @@ export interface ResilienceMeshOptions {
 
 /**
  * The hooks every resilience test file needs: one mesh for the file (handed to `onStarted`),
- * disposed after it, and every upstream reset to well-behaved before each test.
+ * disposed after it, and before each test every upstream reset to well-behaved, its counters
+ * cleared, and fresh endpoint ids (epId).
  */
 export function useResilienceMesh(ids: string[], onStarted: (m: ResilienceMesh) => void | Promise<void>, opts: ResilienceMeshOptions = {}): void {
   let started: ResilienceMesh | undefined;
@@ -64,7 +75,9 @@ export function useResilienceMesh(ids: string[], onStarted: (m: ResilienceMesh) 
   });
   afterAll(() => started?.dispose());
   beforeEach(async () => {
+    testNumber++;
     for (const id of ids) await started!.configure(id, {});
+    await started!.resetStats();
   });
 }
 
@@ -97,11 +110,13 @@ export async function startResilienceMesh(ids: string[], opts: ResilienceMeshOpt
       if (res.status !== 201) throw new Error(`policy rejected: ${JSON.stringify(body)}`);
       const version = body.version!;
       for (let i = 0; i < 100; i++) {
-        const r = await call("/__warmup", { headers: { "x-edgemesh-debug": "1" } });
+        const r = await call("/__warmup", { headers: self.debugHeaders });
         await r.arrayBuffer();
         if (r.headers.get("x-edgemesh-snapshot-version") === String(version)) break;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
+      // The warm-up requests reached the instances: counting starts after them.
+      await self.resetStats();
       return version;
     },
     async configure(id, behaviour) {
@@ -117,9 +132,32 @@ export async function startResilienceMesh(ids: string[], opts: ResilienceMeshOpt
     async debug(path) {
       return (await call(`/__edgemesh/${path}`, { headers: { authorization: `Bearer ${mesh.adminToken}` } })).json();
     },
+    debugHeaders: { "x-edgemesh-debug": "1", authorization: `Bearer ${mesh.adminToken}` },
     dispose: () => mesh.dispose(),
   };
   return self;
+}
+
+/** Reads until `done` holds (background work caught up), at most `timeoutMs`; answers the last read. */
+export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() >= until) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Reads until two reads `quietMs` apart agree (background work finished), at most `timeoutMs`. */
+export async function settled<T>(read: () => Promise<T>, quietMs = 300, timeoutMs = 10_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last = await read();
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, quietMs));
+    const next = await read();
+    if (JSON.stringify(next) === JSON.stringify(last) || Date.now() >= until) return next;
+    last = next;
+  }
 }
 
 export { percentile } from "../../scripts/bench/stats.ts";

@@ -1,4 +1,6 @@
 // Retries, timeouts and the retry budget on the real runtime, against misbehaving upstreams.
+// Timing bounds are far from the behaviour they tell apart (a try that stalls for a minute against
+// a deadline of a few hundred ms), so the tests hold on a busy machine.
 import { describe, expect, it } from "vitest";
 import { endpointsOf, instanceIds, type ResilienceMesh, useResilienceMesh } from "./resilience-helpers.ts";
 
@@ -35,7 +37,9 @@ describe("retries", () => {
     });
     for (const id of ids) await m.configure(id, { failPercent: 100, failStatus: 503 });
     await m.resetStats();
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // let earlier tests' requests leave the window
+    // The budget is the isolate's: let what earlier tests recorded leave its 1 s window.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const refusedBefore = (await m.debug("resilience")).retryBudget.refused;
     const r = await m.load({ requests: 400, concurrency: 8 });
     expect(r.statuses["503"]).toBe(400);
     const hits = await totalHits();
@@ -43,7 +47,7 @@ describe("retries", () => {
     expect(hits).toBeGreaterThan(400);
     expect(hits).toBeLessThanOrEqual(400 * 1.2 + 5);
     const budget = (await m.debug("resilience")).retryBudget;
-    expect(budget.refused).toBeGreaterThanOrEqual(300);
+    expect(budget.refused - refusedBefore).toBeGreaterThanOrEqual(300);
   });
 
   it("does not retry POST unless the route opts in, and retries a buffered POST when it does", async () => {
@@ -80,7 +84,7 @@ describe("retries", () => {
     expect(small.statuses["200"]).toBe(30);
     const big = await m.load({ requests: 30, method: "PUT", body: "x".repeat(1000), concurrency: 1 });
     expect(big.statuses["503"]).toBe(10);
-    const res = await m.call("/", { method: "PUT", body: "y".repeat(1000), headers: { "x-edgemesh-debug": "1" } });
+    const res = await m.call("/", { method: "PUT", body: "y".repeat(1000), headers: m.debugHeaders });
     await res.arrayBuffer();
     expect(res.headers.get("x-edgemesh-attempts")).toBe("1");
   });
@@ -97,8 +101,9 @@ describe("timeouts", () => {
     });
     await m.configure("api-a", { mode: "stall" });
     const r = await m.load({ requests: 30, concurrency: 3 });
+    // Without the per-try timeout a third of these would wait out the 2 s deadline and get 504.
     expect(r.statuses["200"]).toBe(30);
-    expect(Math.max(...r.latenciesMs)).toBeLessThan(1000);
+    expect(Math.max(...r.latenciesMs)).toBeLessThan(1900);
   });
 
   it("answer 504 when the route's deadline passes, retries or not", async () => {
@@ -113,7 +118,9 @@ describe("timeouts", () => {
     const body = (await res.json()) as { error: string };
     expect(res.status).toBe(504);
     expect(body.error).toBe("route-timeout");
-    expect(Date.now() - started).toBeLessThan(1000);
+    // "route-timeout" (not per-try-timeout) says the 300 ms deadline ended it; six tries of 200 ms
+    // would have taken 1.2 s, which leaves 900 ms of margin for a busy machine.
+    expect(Date.now() - started).toBeLessThan(1200);
   });
 
   it("respect Retry-After within the route's limit", async () => {
@@ -125,12 +132,12 @@ describe("timeouts", () => {
     });
     await m.configure("api-a", { failPercent: 100, retryAfter: "1" });
     const started = Date.now();
-    const res = await m.call("/", { headers: { "x-edgemesh-debug": "1" } });
+    const res = await m.call("/", { headers: m.debugHeaders });
     await res.arrayBuffer();
     expect(res.headers.get("x-edgemesh-attempts")).toBe("2");
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
     await m.configure("api-a", { failPercent: 100, retryAfter: "5" });
-    const tooLong = await m.call("/", { headers: { "x-edgemesh-debug": "1" } });
+    const tooLong = await m.call("/", { headers: m.debugHeaders });
     await tooLong.arrayBuffer();
     expect(tooLong.headers.get("x-edgemesh-attempts")).toBe("1");
     expect(tooLong.headers.get("x-edgemesh-retry-stopped-by")).toBe("retry-after-too-long");

@@ -48,7 +48,7 @@ async function policyWithEcho(): Promise<any> {
   return doc;
 }
 
-// Debug headers may need the admin token (issue 7): send it, so the test holds either way.
+// The sidecar gives its debug headers only to requests that carry the admin token.
 const debug = { "x-edgemesh-debug": "1", authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}` };
 
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { CompiledEndpoint } from "../../policies/snapshot.ts";
-import { allLoads, chooseEndpoint, hashKeyOf, loadOf, retainLoads, tryEnded, tryStarted, type PickRequest } from "../../workers/sidecar/balance.ts";
+import { allLoads, chooseEndpoint, hashKeyOf, loadOf, recordLatency, recordLatencyLowerBound, reclaimedTries, reclaimExpiredTries, retainLoads, tryFinished, tryStarted, type PickRequest } from "../../workers/sidecar/balance.ts";
 import { compiledService, seeded } from "./resilience-fixtures.ts";
 
 let n = 0;
@@ -30,9 +30,9 @@ describe("peak-EWMA power of two choices (default)", () => {
     const eps = endpoints(3);
     const lb = lbOf();
     const members = [0, 1, 2];
-    tryEnded(loadOf(eps[0]!.id), 5, false, lb, 1_000_000);
-    tryEnded(loadOf(eps[1]!.id), 5, false, lb, 1_000_000);
-    tryEnded(loadOf(eps[2]!.id), 100, false, lb, 1_000_000);
+    recordLatency(loadOf(eps[0]!.id), 5, false, lb, 1_000_000);
+    recordLatency(loadOf(eps[1]!.id), 5, false, lb, 1_000_000);
+    recordLatency(loadOf(eps[2]!.id), 100, false, lb, 1_000_000);
     const r = req();
     const c = counts(() => chooseEndpoint(lb, eps, members, r), 3000);
     expect(c[2] ?? 0).toBe(0); // the slow one always loses its pairing
@@ -43,8 +43,8 @@ describe("peak-EWMA power of two choices (default)", () => {
   it("counts a failure as at least the error penalty", () => {
     const eps = endpoints(2);
     const lb = lbOf();
-    tryEnded(loadOf(eps[0]!.id), 1, true, lb, 1_000_000);
-    tryEnded(loadOf(eps[1]!.id), 20, false, lb, 1_000_000);
+    recordLatency(loadOf(eps[0]!.id), 1, true, lb, 1_000_000);
+    recordLatency(loadOf(eps[1]!.id), 20, false, lb, 1_000_000);
     expect(loadOf(eps[0]!.id).ewmaMs).toBe(250);
     expect(chooseEndpoint(lb, eps, [0, 1], req())).toBe(1);
   });
@@ -53,10 +53,10 @@ describe("peak-EWMA power of two choices (default)", () => {
     const eps = endpoints(2);
     const lb = lbOf({ ewmaDecayMs: 1000 });
     const load = loadOf(eps[0]!.id);
-    tryEnded(load, 100, false, lb, 1_000_000);
-    tryEnded(load, 10, false, lb, 1_000_100); // lower sample blends in slowly
+    recordLatency(load, 100, false, lb, 1_000_000);
+    recordLatency(load, 10, false, lb, 1_000_100); // lower sample blends in slowly
     expect(load.ewmaMs).toBeGreaterThan(90);
-    tryEnded(loadOf(eps[1]!.id), 20, false, lb, 1_000_000);
+    recordLatency(loadOf(eps[1]!.id), 20, false, lb, 1_000_000);
     expect(chooseEndpoint(lb, eps, [0, 1], req({ nowMs: 1_000_200 }))).toBe(1);
     expect(chooseEndpoint(lb, eps, [0, 1], req({ nowMs: 1_010_000 }))).toBe(1); // both decayed, equal-ish
   });
@@ -64,8 +64,8 @@ describe("peak-EWMA power of two choices (default)", () => {
   it("weighs outstanding requests", () => {
     const eps = endpoints(2);
     const lb = lbOf();
-    for (const e of eps) tryEnded(loadOf(e.id), 10, false, lb, 1_000_000);
-    for (let i = 0; i < 5; i++) tryStarted(loadOf(eps[0]!.id), 1_000_000);
+    for (const e of eps) recordLatency(loadOf(e.id), 10, false, lb, 1_000_000);
+    for (let i = 0; i < 5; i++) tryStarted(loadOf(eps[0]!.id), 1_000_000, 1_060_000);
     expect(chooseEndpoint(lb, eps, [0, 1], req())).toBe(1);
   });
 });
@@ -74,7 +74,7 @@ describe("other algorithms", () => {
   it("least-request picks the endpoint with fewer requests in flight", () => {
     const eps = endpoints(2);
     const lb = lbOf({ algorithm: "least-request" });
-    tryStarted(loadOf(eps[1]!.id), 1_000_000);
+    tryStarted(loadOf(eps[1]!.id), 1_000_000, 1_060_000);
     expect(chooseEndpoint(lb, eps, [0, 1], req())).toBe(0);
   });
 
@@ -177,14 +177,86 @@ describe("per-endpoint load", () => {
   it("is forgotten for endpoints that left the service, unless a try is in flight", () => {
     const eps = endpoints(3);
     const lb = lbOf();
-    for (const e of eps) tryEnded(loadOf(e.id), 5, false, lb, 1_000_000);
-    tryStarted(loadOf(eps[1]!.id), 1_000_000);
+    for (const e of eps) recordLatency(loadOf(e.id), 5, false, lb, 1_000_000);
+    const inFlight = tryStarted(loadOf(eps[1]!.id), 1_000_000, 1_060_000);
     retainLoads(new Set([eps[0]!.id]));
     expect(allLoads().has(eps[0]!.id)).toBe(true);
     expect(allLoads().has(eps[1]!.id)).toBe(true); // still outstanding
     expect(allLoads().has(eps[2]!.id)).toBe(false);
-    tryEnded(loadOf(eps[1]!.id), 5, false, lb, 1_000_001);
+    tryFinished(inFlight);
     retainLoads(new Set([eps[0]!.id]));
     expect(allLoads().has(eps[1]!.id)).toBe(false);
+  });
+});
+
+describe("tries in flight (outstanding) cannot leak", () => {
+  it("a try whose request vanished is reclaimed after its deadline, and finishing it later changes nothing", () => {
+    const eps = endpoints(1);
+    const load = loadOf(eps[0]!.id);
+    // Far in the future of every other test's clock; what other tests left is reclaimed first.
+    const t0 = 9_000_000_000;
+    reclaimExpiredTries(t0);
+    const before = reclaimedTries();
+    const vanished = tryStarted(load, t0, t0 + 1000);
+    const live = tryStarted(load, t0, t0 + 60_000);
+    expect(load.outstanding).toBe(2);
+    reclaimExpiredTries(t0 + 999);
+    expect(load.outstanding).toBe(2);
+    reclaimExpiredTries(t0 + 1000);
+    expect(load.outstanding).toBe(1);
+    expect(reclaimedTries()).toBe(before + 1);
+    tryFinished(vanished); // its finally ran after all, late: already given back
+    expect(load.outstanding).toBe(1);
+    tryFinished(live);
+    tryFinished(live);
+    expect(load.outstanding).toBe(0);
+  });
+
+  it("the next try started after a deadline reclaims what expired, without a separate sweep", () => {
+    const eps = endpoints(2);
+    const t0 = 9_100_000_000;
+    tryStarted(loadOf(eps[0]!.id), t0, t0 + 10);
+    tryFinished(tryStarted(loadOf(eps[1]!.id), t0 + 20, t0 + 1000));
+    expect(loadOf(eps[0]!.id).outstanding).toBe(0);
+  });
+});
+
+describe("a try given up on (hedged away)", () => {
+  it("raises a lower estimate to the time it took, and leaves a higher one alone", () => {
+    const eps = endpoints(2);
+    const lb = lbOf();
+    const slow = loadOf(eps[0]!.id);
+    recordLatency(slow, 2, false, lb, 1_000_000);
+    recordLatencyLowerBound(slow, 40, lb, 1_000_010);
+    expect(slow.ewmaMs).toBe(40);
+    recordLatencyLowerBound(slow, 5, lb, 1_000_020);
+    expect(slow.ewmaMs).toBe(40);
+    // Enough to make P2C prefer the other endpoint.
+    recordLatency(loadOf(eps[1]!.id), 3, false, lb, 1_000_000);
+    expect(chooseEndpoint(lb, eps, [0, 1], req({ nowMs: 1_000_030 }))).toBe(1);
+  });
+});
+
+describe("the panic threshold with endpoints the control plane excluded (healthy: false)", () => {
+  const healthyOf = (healthy: boolean[]) => endpoints(healthy.length, (i) => ({ healthy: healthy[i]!, labels: { zone: i < 2 ? "LCL" : "far" } }));
+  const availableIn = (eps: { healthy?: boolean }[]) => (i: number) => eps[i]!.healthy !== false;
+
+  it("skips excluded endpoints while enough of the subset is healthy", () => {
+    const eps = healthyOf([true, false, true, true]);
+    const lb = lbOf();
+    const c = counts(() => chooseEndpoint(lb, eps, [0, 1, 2, 3], req({ available: availableIn(eps), random: Math.random })), 400);
+    expect(c[1] ?? 0).toBe(0);
+  });
+
+  it("is judged over the whole subset, before locality narrows it", () => {
+    // 1 of 4 healthy (25%, under the 50% threshold): panic, every member takes traffic. Judged
+    // over the local pair alone (1 of 2, not under 50%) the last healthy one would take it all.
+    const eps = healthyOf([true, false, false, false]);
+    const lb = lbOf();
+    const c = counts(() => chooseEndpoint(lb, eps, [0, 1, 2, 3], req({ available: availableIn(eps), colo: "LCL", random: Math.random })), 400);
+    // Locality still applies within the panic: the two local endpoints share the traffic.
+    expect(c[0]).toBeGreaterThan(100);
+    expect(c[1]).toBeGreaterThan(100);
+    expect((c[2] ?? 0) + (c[3] ?? 0)).toBe(0);
   });
 });

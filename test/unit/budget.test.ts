@@ -46,3 +46,33 @@ describe("retry budget", () => {
     expect(sent / 6000).toBeGreaterThan(1.15);
   });
 });
+
+describe("retry budget with records that arrive late", () => {
+  it("never moves its window backwards, so a late record cannot wipe it and grant the floor again", () => {
+    const b = newRetryBudget();
+    const floor = { percent: 20, minRetriesPerSecond: 1, windowMs: 10_000 };
+    for (let i = 0; i < 10; i++) recordRequest(b, floor, 9_000);
+    // 20% of 10 plus 1/s over 10 s: 12 retries, then none.
+    let granted = 0;
+    while (withdrawRetry(b, floor, 9_000)) granted++;
+    expect(granted).toBe(12);
+    // A request recorded with the time it arrived, before it waited in a queue: 8 s ago.
+    recordRequest(b, floor, 1_000);
+    expect(withdrawRetry(b, floor, 9_000)).toBe(false);
+    expect(withdrawRetry(b, floor, 9_500)).toBe(false);
+    expect(budgetStatus(b, floor, 9_500)).toMatchObject({ requests: 11, retries: 12 });
+  });
+
+  it("starts a new window when the window length changes", () => {
+    const b = newRetryBudget();
+    const long = { percent: 20, minRetriesPerSecond: 0, windowMs: 10_000 };
+    for (let i = 0; i < 100; i++) recordRequest(b, long, 50_000);
+    const short = { ...long, windowMs: 1_000 };
+    recordRequest(b, short, 50_100);
+    expect(budgetStatus(b, short, 50_100).requests).toBe(1);
+    // Back to the long window: it keeps counting from now on, it does not freeze on an old index.
+    recordRequest(b, long, 60_000);
+    recordRequest(b, long, 75_000);
+    expect(budgetStatus(b, long, 75_000).requests).toBe(1);
+  });
+});

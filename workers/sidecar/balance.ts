@@ -5,6 +5,7 @@
 // so old ones are collected with their snapshot; Maglev tables (65k slots) are keyed by the member
 // endpoint ids, so a new snapshot with the same members reuses its table, and only a few are kept.
 import type { CompiledEndpoint, CompiledLoadBalancer } from "../../policies/snapshot.ts";
+import { extendLease, holdLease, newLeaseTable, reclaimExpired, returnLease, type Lease } from "./lease.ts";
 import { buildMaglevTable, maglevSlot } from "./maglev.ts";
 
 /** Load of one endpoint as this isolate sees it. */
@@ -12,7 +13,7 @@ export interface EndpointLoad {
   /** Peak-EWMA latency estimate (ms) as of `sampledAtMs`. */
   ewmaMs: number;
   sampledAtMs: number;
-  /** Tries in flight. */
+  /** Tries in flight, answered ones included until their response body ends. */
   outstanding: number;
   /** Tries sent since the isolate started, and when the last one was: for the debug endpoint. */
   tries: number;
@@ -42,19 +43,55 @@ export function retainLoads(ids: ReadonlySet<string>): void {
   for (const [id, load] of loads) if (!ids.has(id) && load.outstanding === 0) loads.delete(id);
 }
 
-export function tryStarted(load: EndpointLoad, nowMs: number): void {
+/** A try in flight: counted in its endpoint's `outstanding` until finished, or reclaimed after its deadline. */
+export interface TryLease extends Lease {
+  load: EndpointLoad;
+}
+
+// Every try in flight in this isolate. A try whose request vanished (workerd may drop a disconnected
+// request's continuations, so `tryFinished` never runs) is reclaimed here after its deadline.
+const inFlight = newLeaseTable<TryLease>();
+
+const uncount = (lease: TryLease) => {
+  if (lease.load.outstanding > 0) lease.load.outstanding--;
+};
+
+/** Reclaims tries whose deadline has passed; cheap unless one has. Also called before reporting loads. */
+export function reclaimExpiredTries(nowMs: number): void {
+  reclaimExpired(inFlight, nowMs, uncount);
+}
+
+/** Tries reclaimed after their deadline since the isolate started: requests that vanished mid-try. */
+export function reclaimedTries(): number {
+  return inFlight.reclaimed;
+}
+
+/** A try to `load`'s endpoint starts; it must be finished by `expiresAtMs` or it is reclaimed. */
+export function tryStarted(load: EndpointLoad, nowMs: number, expiresAtMs: number): TryLease {
+  reclaimExpired(inFlight, nowMs, uncount);
   load.outstanding++;
   load.tries++;
   load.lastTryAtMs = nowMs;
+  return holdLease(inFlight, { expiresAtMs, held: true, load });
+}
+
+/** The try is over (answered and its body done, failed, or given up on); a second call does nothing. */
+export function tryFinished(lease: TryLease): void {
+  if (returnLease(inFlight, lease)) uncount(lease);
+}
+
+/** The try's response body is still moving: it stays counted until at least `expiresAtMs`. */
+export function extendTry(lease: TryLease, expiresAtMs: number): void {
+  extendLease(lease, expiresAtMs);
 }
 
 /**
- * A try ended. Peak EWMA (Finagle, Linkerd): a sample above the estimate replaces it at once, a
- * lower one is blended in with a weight that decays with the time since the last sample. A failed
- * try counts as at least `errorPenaltyMs`, so a fast-failing endpoint does not look attractive.
+ * A try answered (or failed) after `latencyMs`. Peak EWMA (Finagle, Linkerd): a sample above the
+ * estimate replaces it at once, a lower one is blended in with a weight that decays with the time
+ * since the last sample. A failed try counts as at least `errorPenaltyMs`, so a fast-failing
+ * endpoint does not look attractive.
  */
-export function tryEnded(load: EndpointLoad, latencyMs: number, failed: boolean, lb: CompiledLoadBalancer, nowMs: number): void {
-  if (load.outstanding > 0) load.outstanding--;
+export function recordLatency(load: EndpointLoad, latencyMs: number, failed: boolean, lb: CompiledLoadBalancer, nowMs: number): void {
   const sample = failed ? Math.max(latencyMs, lb.errorPenaltyMs) : latencyMs;
   if (sample > load.ewmaMs || load.sampledAtMs === 0) load.ewmaMs = sample;
   else {
@@ -64,16 +101,26 @@ export function tryEnded(load: EndpointLoad, latencyMs: number, failed: boolean,
   load.sampledAtMs = nowMs;
 }
 
-/** A try that never produced a latency sample (cancelled, or an injected fault). */
-export function tryAbandoned(load: EndpointLoad): void {
-  if (load.outstanding > 0) load.outstanding--;
+/**
+ * A try given up on after `elapsedMs` without an answer (a hedge won): its latency is at least
+ * that. An estimate below it is raised to it, so the balancer learns the endpoint is slow; an
+ * estimate above it is left alone, since blending in a mere bound would pull it down.
+ */
+export function recordLatencyLowerBound(load: EndpointLoad, elapsedMs: number, lb: CompiledLoadBalancer, nowMs: number): void {
+  if (elapsedMs > decayedEwma(load, lb, nowMs)) {
+    load.ewmaMs = elapsedMs;
+    load.sampledAtMs = nowMs;
+  }
+}
+
+function decayedEwma(load: EndpointLoad, lb: CompiledLoadBalancer, nowMs: number): number {
+  if (load.sampledAtMs === 0) return 0;
+  return load.ewmaMs * Math.exp(-Math.max(0, nowMs - load.sampledAtMs) / lb.ewmaDecayMs);
 }
 
 /** The estimate decays towards 0 while idle, so an endpoint that was slow once gets tried again. */
 function ewmaCost(load: EndpointLoad, weight: number, lb: CompiledLoadBalancer, nowMs: number): number {
-  const idleMs = Math.max(0, nowMs - load.sampledAtMs);
-  const ewma = load.sampledAtMs === 0 ? 0 : load.ewmaMs * Math.exp(-idleMs / lb.ewmaDecayMs);
-  return ((ewma + 1) * (load.outstanding + 1)) / weight;
+  return ((decayedEwma(load, lb, nowMs) + 1) * (load.outstanding + 1)) / weight;
 }
 
 export interface PickRequest {
@@ -122,20 +169,23 @@ function countAvailable(list: readonly number[], available: (i: number) => boole
 
 /**
  * Picks an endpoint index (into `endpoints`) from `members`, or -1 when there are none. Ejected
- * and unhealthy endpoints are skipped unless fewer than the panic threshold remain, and tried ones
- * are avoided while any other is left.
+ * and unhealthy (healthy: false) endpoints are skipped unless fewer than the panic threshold of the
+ * subset remain, and tried ones are avoided while any other is left.
  */
 export function chooseEndpoint(lb: CompiledLoadBalancer, endpoints: readonly CompiledEndpoint[], members: readonly number[] | undefined, req: PickRequest): number {
   if (!members || members.length === 0) return -1;
   let candidates: readonly number[] = members;
   let available = req.available;
 
+  // Panic: when too few of the subset are available, balancing over the few would overload them;
+  // use all. Judged over the whole subset (unhealthy members included, which the control plane
+  // keeps in it marked healthy: false), so excluding endpoints one by one cannot funnel all traffic
+  // to the last one, and before locality narrows the choice.
+  if (available && countAvailable(members, available) * 100 < lb.panicThresholdPercent * members.length) available = undefined;
   if (lb.localityPreference && req.colo !== "") {
     const local = localOf(members, endpoints, lb, req.colo);
     if (local.length > 0 && local.length < members.length && (!available || countAvailable(local, available) > 0)) candidates = local;
   }
-  // Panic: when too few are available, balancing over the few would overload them; use all.
-  if (available && countAvailable(candidates, available) * 100 < lb.panicThresholdPercent * candidates.length) available = undefined;
 
   if (available || req.exclude.length > 0) {
     // `usable` always describes the list in hand: consistent hashing walks the table with it.

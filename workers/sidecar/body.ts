@@ -37,22 +37,47 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
+/** Why a body to buffer could not be had; nothing is sent upstream then. */
+export type BodyFailure = { kind: "failed"; why: "too-slow" | "broken" };
+
+/** The body did not arrive before the route's deadline. */
+export const BODY_TOO_SLOW: BodyFailure = Object.freeze({ kind: "failed", why: "too-slow" });
+/** The upload broke off (the client went away mid-body). */
+export const BODY_BROKEN: BodyFailure = Object.freeze({ kind: "failed", why: "broken" });
+
 /**
- * Reads the body up to `limitBytes`. When it turns out larger, what was read is put back in front
+ * Reads the body up to `limitBytes`, by `deadlineMs` at the latest: reading it counts against the
+ * route's deadline, so a slow upload cannot make the sidecar send a try after the client was told
+ * it timed out. When the body turns out larger than the limit, what was read is put back in front
  * of the rest, so the upstream receives the body exactly as sent.
  */
-export async function planBody(body: ReadableStream<Uint8Array> | null, contentLength: string | null, limitBytes: number): Promise<BodyPlan> {
+export async function planBody(body: ReadableStream<Uint8Array> | null, contentLength: string | null, limitBytes: number, deadlineMs: number): Promise<BodyPlan | BodyFailure> {
   if (body === null) return { kind: "none" };
   if (contentLength !== null && Number(contentLength) > limitBytes) return { kind: "stream", stream: body };
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return { kind: "buffered", bytes: concat(chunks, total) };
-    chunks.push(value);
-    total += value.byteLength;
-    if (total > limitBytes) break;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), Math.max(0, deadlineMs - Date.now()))));
+  try {
+    for (;;) {
+      let next: ReadableStreamReadResult<Uint8Array> | "late";
+      try {
+        next = await Promise.race([reader.read(), late]);
+      } catch {
+        return BODY_BROKEN;
+      }
+      if (next === "late") {
+        reader.cancel("the request body did not arrive before the route's deadline").catch(() => {});
+        return BODY_TOO_SLOW;
+      }
+      if (next.done) return { kind: "buffered", bytes: concat(chunks, total) };
+      chunks.push(next.value);
+      total += next.value.byteLength;
+      if (total > limitBytes) break;
+    }
+  } finally {
+    clearTimeout(timer);
   }
   let replayed = 0;
   const stream = new ReadableStream<Uint8Array>({

@@ -10,16 +10,30 @@ export interface RetryBudgetState {
   retries: number[];
   /** Index (time / bucketMs) of the newest bucket. */
   newestBucket: number;
+  /** The bucket length the indexes are counted in (windowMs / 10); a new window length starts afresh. */
+  bucketMs: number;
   /** Retries refused by the budget, since the isolate started. */
   refused: number;
 }
 
 export function newRetryBudget(): RetryBudgetState {
-  return { requests: new Array(BUCKETS).fill(0), retries: new Array(BUCKETS).fill(0), newestBucket: -1, refused: 0 };
+  return { requests: new Array(BUCKETS).fill(0), retries: new Array(BUCKETS).fill(0), newestBucket: -1, bucketMs: 0, refused: 0 };
 }
 
+/**
+ * Moves the window forward to `nowMs` and returns the slot to count in. Never backwards: a
+ * timestamp older than the newest bucket (a caller that read the clock before waiting) counts in
+ * the newest bucket, since rewinding would make the next call wipe the whole window and grant the
+ * per-second floor again.
+ */
 function advance(state: RetryBudgetState, cfg: CompiledRetryBudget, nowMs: number): number {
-  const bucket = Math.floor(nowMs / (cfg.windowMs / BUCKETS));
+  const bucketMs = cfg.windowMs / BUCKETS;
+  if (bucketMs !== state.bucketMs) {
+    // Indexes of another bucket length cannot be compared: a new window length starts a new window.
+    state.bucketMs = bucketMs;
+    state.newestBucket = -1;
+  }
+  const bucket = Math.max(state.newestBucket, Math.floor(nowMs / bucketMs));
   if (bucket !== state.newestBucket) {
     const stale = Math.min(BUCKETS, state.newestBucket < 0 ? BUCKETS : bucket - state.newestBucket);
     for (let i = 1; i <= stale; i++) {

@@ -1,18 +1,20 @@
 // The sidecar: one per service, the same code for every service. This file only composes the
 // pipeline stages; each stage is its own module with its own tests.
-import type { MeshControlRpc } from "../../policies/snapshot.ts";
+import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, type MeshControlRpc } from "../../policies/snapshot.ts";
 import { DEFAULT_RELAY_SHARDS, relayName, relayRegion, relayShard, type RelayRegion, type RequestPlace } from "../../policies/distribution.ts";
-import { allLoads, hashKeyOf } from "./balance.ts";
+import { allLoads, extendTry, hashKeyOf, reclaimedTries, reclaimExpiredTries, tryFinished, type TryLease } from "./balance.ts";
 import { hasAdminToken } from "../../auth/admin-token.ts";
 import { methodAllowsBody, planBody, type BodyPlan } from "./body.ts";
-import { admit, newBreaker, release } from "./breaker.ts";
+import { activeSlots, admit, newBreaker, reclaimBreaker, release } from "./breaker.ts";
 import { budgetStatus, newRetryBudget } from "./budget.ts";
 import { decideFault, faultApplies, faultResponse } from "./fault.ts";
 import { upstreamFor } from "./forward.ts";
 import { answerWithoutForwarding, shapeResponse, shapeUpstream } from "./filters.ts";
+import { withoutMeshHeaders } from "./headers.ts";
+import { extendLease, LEASE_GRACE_MS, type Lease } from "./lease.ts";
 import { mirrorStats, pickMirrorEndpoint, sendShadow, shouldMirror } from "./mirror.ts";
-import { newOutlierState, outlierReport } from "./outlier.ts";
-import { proxy, type ProxyResult, type ResilienceState } from "./proxy.ts";
+import { outlierReport } from "./outlier.ts";
+import { newResilienceState, proxy, type ProxyResult } from "./proxy.ts";
 import { mayRetryMethod } from "./retry.ts";
 import { matchRoute, type RequestFacts } from "./match.ts";
 import { DEBUG_HEADER, meshError } from "./responses.ts";
@@ -25,6 +27,7 @@ import { callerOf } from "./caller.ts";
 import { startTrace, type RequestTrace } from "./telemetry.ts";
 import { recordRequest, telemetryStatus } from "./telemetry-recorder.ts";
 import type { TelemetryEnv } from "./telemetry-sink.ts";
+import { watchBody, type BodyWatch } from "./stream.ts";
 
 export interface SidecarEnv extends TelemetryEnv {
   SERVICE_NAME: string;
@@ -45,8 +48,10 @@ export interface SidecarEnv extends TelemetryEnv {
 const DEBUG_PREFIX = "/__edgemesh/";
 
 // Per-isolate resilience state of this sidecar's service: plain data, never I/O objects.
-const resilience: ResilienceState = { outliers: newOutlierState(), budget: newRetryBudget() };
+const resilience = newResilienceState(newRetryBudget());
 const breaker = newBreaker();
+/** Requests that ended in sidecar-internal-error since the isolate started: each one a bug. */
+let internalErrors = 0;
 
 // Built once per env (the same object for every request of an isolate), not per request. It holds
 // the namespace binding, never a stub: a stub is made inside the request that uses it.
@@ -113,16 +118,111 @@ function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | 
   if (url.pathname === `${DEBUG_PREFIX}outliers`) return Response.json(outlierReport(resilience.outliers, Date.now()));
   if (url.pathname === `${DEBUG_PREFIX}resilience`) {
     const snapshot = snapshotStatus().loaded?.snapshot;
+    const nowMs = Date.now();
+    // What vanished requests left behind is given back first, so the counts are the live ones.
+    reclaimBreaker(breaker, nowMs);
+    reclaimExpiredTries(nowMs);
     return Response.json({
-      breaker: { active: breaker.active, pending: breaker.pending, rejectedPending: breaker.rejectedPending },
-      retryBudget: snapshot ? budgetStatus(resilience.budget, snapshot.retryBudget, Date.now()) : null,
+      breaker: { active: activeSlots(breaker), pending: breaker.pending, rejectedPending: breaker.rejectedPending, reclaimedSlots: breaker.slots.reclaimed },
+      retryBudget: snapshot ? budgetStatus(resilience.budget, snapshot.retryBudget, nowMs) : null,
       endpointLoads: Object.fromEntries(allLoads()),
+      reclaimedTries: reclaimedTries(),
       mirror: mirrorStats,
+      internalErrors,
     });
   }
   // The control plane's health checks of binding endpoints (see probe.ts).
   if (url.pathname === `${DEBUG_PREFIX}probe`) return probeBinding(url, env as unknown as Record<string, unknown>);
   return meshError(404, "x-edgemesh-error", "unknown-debug-endpoint", { known: [`${DEBUG_PREFIX}status`, `${DEBUG_PREFIX}snapshot`, `${DEBUG_PREFIX}outliers`, `${DEBUG_PREFIX}resilience`, `${DEBUG_PREFIX}telemetry`] });
+}
+
+/**
+ * What a request holds from admission on: its breaker slot and, once answered by an endpoint, that
+ * try. Given back when the response body is done (or at once when there is none), or when the
+ * client disconnects while the body streams: workerd then drops the request's pending
+ * continuations, so nothing else would run, but it does fire request.signal (compatibility flag
+ * enable_request_signal). If neither ever happens, both leases expire on their own. Giving back
+ * twice is harmless.
+ */
+class RequestHold implements BodyWatch, EventListenerObject {
+  slot: Lease | undefined;
+  lease: TryLease | undefined;
+  idleTimeoutMs = 0;
+
+  /** A chunk of the response body passed: keep both leases until at least the next idle timeout. */
+  onProgress(nowMs: number): void {
+    const expiresAtMs = nowMs + this.idleTimeoutMs + LEASE_GRACE_MS;
+    if (this.slot) extendLease(this.slot, expiresAtMs);
+    if (this.lease) extendTry(this.lease, expiresAtMs);
+  }
+
+  onDone(): void {
+    if (this.slot) release(breaker, this.slot, Date.now());
+    if (this.lease) tryFinished(this.lease);
+  }
+
+  /** The client disconnected. */
+  handleEvent(): void {
+    this.onDone();
+  }
+}
+
+/** Statuses whose responses have no body (a Response with one cannot be built). */
+function isNullBodyStatus(status: number): boolean {
+  return status === 101 || status === 204 || status === 205 || status === 304;
+}
+
+/**
+ * Turns the proxy's result into the client's response: the upstream's x-edgemesh-* headers taken
+ * off, the debug headers added when asked for with the admin token, and a streaming body watched
+ * until it ends (stream.ts). Gives back what the request holds when there is no body to wait for.
+ */
+function respond(request: Request, result: ProxyResult, hold: RequestHold, debug: DebugInfo | undefined, idleTimeoutMs: number): Response {
+  const upstream = result.response;
+  hold.lease = result.lease;
+  const fromEndpoint = result.lease !== undefined;
+  const headers = fromEndpoint ? withoutMeshHeaders(upstream.headers) : upstream.headers;
+  const body = upstream.body;
+  // A WebSocket (101) is handed over as it is; nothing more to count once it is established.
+  // With idleTimeoutMs 0 the route asked for bodies not to be watched (streamIdleTimeoutMs).
+  if (upstream.webSocket || body === null || isNullBodyStatus(upstream.status) || !fromEndpoint || idleTimeoutMs === 0) {
+    hold.onDone();
+    if (upstream.webSocket || (debug === undefined && headers === upstream.headers)) return upstream;
+    return decorate(new Response(isNullBodyStatus(upstream.status) ? null : body, { status: upstream.status, statusText: upstream.statusText, headers }), result, debug);
+  }
+  hold.idleTimeoutMs = idleTimeoutMs;
+  hold.onProgress(Date.now());
+  // Only a disconnect while the body streams needs it: before, the request's code keeps running.
+  request.signal.addEventListener("abort", hold, { once: true });
+  return decorate(new Response(watchBody(body, idleTimeoutMs, hold), { status: upstream.status, statusText: upstream.statusText, headers }), result, debug);
+}
+
+interface DebugInfo {
+  service: string;
+  route: string;
+  subset: string;
+  caller: string;
+  endpointIds: readonly { id: string }[];
+  policyVersion: number;
+  generation: number;
+}
+
+function decorate(response: Response, result: ProxyResult, debug: DebugInfo | undefined): Response {
+  if (debug === undefined) return response;
+  const h = response.headers;
+  h.set("x-edgemesh-service", debug.service);
+  h.set("x-edgemesh-route", debug.route);
+  h.set("x-edgemesh-subset", debug.subset);
+  h.set("x-edgemesh-endpoint", result.endpoint >= 0 ? debug.endpointIds[result.endpoint]!.id : "");
+  h.set("x-edgemesh-attempts", String(result.tries));
+  h.set("x-edgemesh-caller", debug.caller);
+  if (result.hedged) h.set("x-edgemesh-hedged", "1");
+  if (result.retryStoppedBy) h.set("x-edgemesh-retry-stopped-by", result.retryStoppedBy);
+  // What went wrong, for the operator who asked (never in the body: clients may be anyone).
+  if (result.errorDetail) h.set("x-edgemesh-error-detail", result.errorDetail.replace(/[^\x20-\x7e]+/g, " ").slice(0, 200));
+  h.set("x-edgemesh-snapshot-version", String(debug.policyVersion));
+  h.set("x-edgemesh-snapshot-generation", String(debug.generation));
+  return response;
 }
 
 async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, trace: RequestTrace): Promise<Response> {
@@ -136,7 +236,8 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
   trace.colo = colo ?? "";
   const loaded = await currentSnapshot(sourceFor(env, request.cf as RequestPlace | undefined), (p) => ctx.waitUntil(p));
   if (!loaded) {
-    return meshError(503, "x-edgemesh-error", "no-snapshot", { detail: snapshotStatus().lastError ?? "control plane unreachable" });
+    // Why (the control plane's error, which may list the mesh's services) is at /__edgemesh/status.
+    return meshError(503, "x-edgemesh-error", "no-snapshot", { detail: "this sidecar has no configuration yet; its control plane has not answered" });
   }
   const { snapshot } = loaded;
   if (snapshot.telemetry) {
@@ -155,6 +256,7 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
   if (answered) return answered;
 
   const startedMs = Date.now();
+  const deadlineMs = startedMs + route.timeoutMs;
   const fault = route.fault;
   const faultTargeted = fault !== undefined && faultApplies(fault, request.headers);
   if (faultTargeted && fault!.bypassRetries) {
@@ -162,7 +264,7 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
     // The delay still counts against the route's deadline, never beyond it.
     const decision = decideFault(fault!, Math.random);
     if (decision.delayMs > 0) await sleep(Math.min(decision.delayMs, route.timeoutMs));
-    if (Date.now() >= startedMs + route.timeoutMs) {
+    if (Date.now() >= deadlineMs) {
       return meshError(504, "x-edgemesh-timeout", "route-timeout", { route: route.name, timeoutMs: route.timeoutMs });
     }
     if (decision.abortStatus > 0) return faultResponse(decision.abortStatus);
@@ -173,28 +275,38 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
   trace.subset = subset;
 
   // Admission comes before reading the body: a refused request must cost nothing, and a queued
-  // one must not hold a buffered body while it waits.
-  const admission = admit(breaker, snapshot.circuitBreaker);
+  // one must not hold a buffered body while it waits. The slot is the request's until its response
+  // body is done, or until its deadline passes should the request vanish without giving it back.
+  const slotDeadlineMs = deadlineMs + LEASE_GRACE_MS;
+  const admission = admit(breaker, snapshot.circuitBreaker, startedMs, slotDeadlineMs);
   if (admission.kind === "rejected") {
     return meshError(503, "x-edgemesh-overloaded", admission.reason, { maxConcurrent: snapshot.circuitBreaker.maxConcurrent, maxPending: snapshot.circuitBreaker.maxPending });
   }
+  const hold = new RequestHold();
   if (admission.kind === "queued") {
     // The wait for a slot is part of the route's deadline.
-    const waitMs = Math.max(0, startedMs + route.timeoutMs - Date.now());
+    const waitMs = Math.max(0, deadlineMs - Date.now());
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const granted = await Promise.race([admission.granted.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)))]);
+    const granted = await Promise.race([admission.granted, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), waitMs)))]);
     clearTimeout(timer);
-    if (!granted && admission.cancel()) {
+    if (granted === undefined && admission.cancel()) {
       return meshError(503, "x-edgemesh-overloaded", "pending-timeout", { maxConcurrent: snapshot.circuitBreaker.maxConcurrent, waitedMs: waitMs });
     }
-  }
+    hold.slot = granted ?? (await admission.granted);
+  } else hold.slot = admission.slot;
+
+  // x-edgemesh-debug reveals endpoints and versions: honoured only with the admin token, which is
+  // the mesh's credential, so it is not passed on to the service either.
+  const debugAsked = request.headers.get(DEBUG_HEADER) !== null;
+  const debugAllowed = debugAsked && hasAdminToken(request.headers.get("authorization"), env.EDGEMESH_ADMIN_TOKEN ?? "");
 
   let result: ProxyResult;
   try {
     const bindings = env as unknown as Record<string, unknown>;
-    // A GET or HEAD sent with a body goes upstream without it (see body.ts).
-    let headers = request.headers;
+    // Only the sidecar speaks for the mesh: inbound x-edgemesh-* headers are taken off.
+    let headers = withoutMeshHeaders(request.headers, debugAllowed ? ["authorization"] : []);
     let incoming = request.body;
+    // A GET or HEAD sent with a body goes upstream without it (see body.ts).
     if (incoming && !methodAllowsBody(request.method)) {
       incoming = null;
       headers = new Headers(headers);
@@ -203,9 +315,16 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
     }
     // Buffer the body only when something may replay it: a retry, a hedge or a mirror.
     const replayWanted = route.mirror !== undefined || ((route.retry.attempts > 0 || route.hedge !== undefined) && mayRetryMethod(route.retry, request.method));
-    const body: BodyPlan = !incoming ? { kind: "none" }
-      : replayWanted ? await planBody(incoming, headers.get("content-length"), route.retry.maxBufferBytes)
-      : { kind: "stream", stream: incoming };
+    const planned = !incoming ? { kind: "none" as const }
+      : replayWanted ? await planBody(incoming, headers.get("content-length"), route.retry.maxBufferBytes, deadlineMs)
+      : { kind: "stream" as const, stream: incoming };
+    if (planned.kind === "failed") {
+      hold.onDone();
+      return planned.why === "too-slow"
+        ? meshError(408, "x-edgemesh-timeout", "request-body-timeout", { route: route.name, timeoutMs: route.timeoutMs })
+        : meshError(400, "x-edgemesh-error", "request-body-incomplete", { route: route.name });
+    }
+    const body: BodyPlan = planned;
     if (body.kind === "buffered") trace.requestBytes = body.bytes.byteLength;
     // Header modifiers and rewrites of the route, then of the chosen destination.
     const upstream = shapeUpstream(route.filters, subset, url, headers);
@@ -233,29 +352,22 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
       },
       resilience,
     );
-  } finally {
-    release(breaker);
+  } catch (err) {
+    hold.onDone();
+    throw err;
   }
   trace.endpoint = result.endpoint >= 0 ? snapshot.endpoints[result.endpoint]!.id : "";
   trace.attempts = result.tries;
   trace.hedged = result.hedged;
   trace.reason = result.retryStoppedBy;
 
-  const answer = shapeResponse(result.response, route.filters, subset);
-  if (request.headers.get(DEBUG_HEADER) === null) return answer;
-  const response = new Response(answer.body, answer);
-  const h = response.headers;
-  h.set("x-edgemesh-service", snapshot.service);
-  h.set("x-edgemesh-route", route.name);
-  h.set("x-edgemesh-subset", subset);
-  h.set("x-edgemesh-endpoint", result.endpoint >= 0 ? snapshot.endpoints[result.endpoint]!.id : "");
-  h.set("x-edgemesh-attempts", String(result.tries));
-  h.set("x-edgemesh-caller", trace.source);
-  if (result.hedged) h.set("x-edgemesh-hedged", "1");
-  if (result.retryStoppedBy) h.set("x-edgemesh-retry-stopped-by", result.retryStoppedBy);
-  h.set("x-edgemesh-snapshot-version", String(snapshot.policyVersion));
-  h.set("x-edgemesh-snapshot-generation", String(snapshot.generation));
-  return response;
+  // Response header modifiers of the route and of the chosen destination.
+  result.response = shapeResponse(result.response, route.filters, subset);
+  const debug: DebugInfo | undefined = debugAllowed
+    ? { service: snapshot.service, route: route.name, subset, caller: trace.source, endpointIds: snapshot.endpoints, policyVersion: snapshot.policyVersion, generation: snapshot.generation }
+    : undefined;
+  // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
+  return respond(request, result, hold, debug, route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS);
 }
 
 export default {
@@ -265,8 +377,11 @@ export default {
     try {
       response = await handle(request, env, ctx, trace);
     } catch (err) {
-      // A broken request must never take the sidecar down.
-      response = meshError(500, "x-edgemesh-error", "sidecar-internal-error", { detail: err instanceof Error ? err.message : String(err) });
+      // A broken request must never take the sidecar down. The error is for the operator's logs,
+      // never for the client, who may be anyone.
+      internalErrors++;
+      console.error("edgemesh sidecar: internal error", err);
+      response = meshError(500, "x-edgemesh-error", "sidecar-internal-error");
     }
     return trace.enabled ? recordRequest(trace, response, env, ctx) : response;
   },

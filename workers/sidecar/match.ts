@@ -1,18 +1,19 @@
-// Route matching: the first route whose any-of matches holds wins. Regexes are compiled once per
-// snapshot by `prepareRoutes`, never per request.
+// Route matching: the first route whose any-of matches holds wins. Regexes run on RE2 (linear time,
+// see policies/regex.ts) and are compiled once per snapshot by `prepareRoutes`, never per request.
+import { compilePolicyRegex, type PolicyRegex } from "../../policies/regex.ts";
 import type { CompiledMatch, CompiledRoute, CompiledStringMatch, CompiledValueMatch } from "../../policies/snapshot.ts";
 
 interface PreparedStringMatch {
   kind: CompiledStringMatch["kind"];
   value: string;
-  regex: RegExp | undefined;
+  regex: PolicyRegex | undefined;
 }
 
 interface PreparedValueMatch {
   name: string;
   kind: CompiledValueMatch["kind"];
   value: string;
-  regex: RegExp | undefined;
+  regex: PolicyRegex | undefined;
 }
 
 interface PreparedMatch {
@@ -28,8 +29,8 @@ export interface PreparedRoute {
   needsQuery: boolean;
 }
 
-function prepareString<T extends CompiledStringMatch | CompiledValueMatch>(m: T): T & { regex: RegExp | undefined } {
-  return { ...m, regex: m.kind === "regex" ? new RegExp(m.value) : undefined };
+function prepareString<T extends CompiledStringMatch | CompiledValueMatch>(m: T): T & { regex: PolicyRegex | undefined } {
+  return { ...m, regex: m.kind === "regex" ? compilePolicyRegex(m.value) : undefined };
 }
 
 function prepareMatch(m: CompiledMatch): PreparedMatch {
@@ -56,7 +57,7 @@ function stringMatches(m: PreparedStringMatch | PreparedValueMatch, value: strin
     case "prefix":
       return value.startsWith(m.value);
     default:
-      return m.regex!.test(value);
+      return m.regex!.matches(value);
   }
 }
 

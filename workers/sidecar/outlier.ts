@@ -115,7 +115,7 @@ function earliestProbeDue(state: OutlierState, cfg: CompiledOutlierDetection): n
 }
 
 /** Records the outcome of a real try (never an injected fault) to `id`; `endpointCount` is the service's. */
-export function recordOutcome(state: OutlierState, cfg: CompiledOutlierDetection, id: string, outcome: OutlierOutcome, endpointCount: number, nowMs: number): void {
+export function recordOutlierOutcome(state: OutlierState, cfg: CompiledOutlierDetection, id: string, outcome: OutlierOutcome, endpointCount: number, nowMs: number): void {
   const e = entry(state, id);
   if (e.phase === "probing") {
     if (outcome === "success") {

@@ -3,13 +3,15 @@
 // on another endpoint. Each decision is made by its own module; this file only sequences them and
 // records every real try's outcome for the balancer and outlier detection.
 import type { CompiledRoute, ServiceSnapshot } from "../../policies/snapshot.ts";
-import { chooseEndpoint, loadOf, retainLoads, tryAbandoned, tryEnded, tryStarted } from "./balance.ts";
+import { alignForward, newAlignment, type Alignment } from "./align.ts";
+import { chooseEndpoint, loadOf, recordLatency, recordLatencyLowerBound, retainLoads, tryFinished, tryStarted, type TryLease } from "./balance.ts";
 import { bodyForTry, isReplayable, type BodyPlan } from "./body.ts";
 import { recordRequest, withdrawRetry, type RetryBudgetState } from "./budget.ts";
 import { decideFault, faultResponse, NO_FAULT } from "./fault.ts";
 import { targetUrl, upstreamFor } from "./forward.ts";
 import { hedge, type RunningTry } from "./hedge.ts";
-import { isAdmitted, recordOutcome, retainEndpoints, takeProbe, type OutlierState } from "./outlier.ts";
+import { LEASE_GRACE_MS } from "./lease.ts";
+import { isAdmitted, newOutlierState, recordOutlierOutcome, retainEndpoints, takeProbe, type OutlierState } from "./outlier.ts";
 import { meshError } from "./responses.ts";
 import { sleep } from "./sleep.ts";
 import { classifyFetchError, isFailure, isGatewayError, isRetriable, mayRetryMethod, nextRetryWait, type TryOutcome } from "./retry.ts";
@@ -18,8 +20,12 @@ import { classifyFetchError, isFailure, isGatewayError, isRetriable, mayRetryMet
 export interface ResilienceState {
   outliers: OutlierState;
   budget: RetryBudgetState;
-  /** The snapshot the outlier state was last aligned with. */
-  alignedWith?: ServiceSnapshot;
+  /** The snapshot the outlier and load state follows (only ever a newer one: align.ts). */
+  alignment: Alignment;
+}
+
+export function newResilienceState(budget: RetryBudgetState): ResilienceState {
+  return { outliers: newOutlierState(), budget, alignment: newAlignment() };
 }
 
 export interface ProxyRequest {
@@ -29,6 +35,7 @@ export interface ProxyRequest {
   members: readonly number[];
   method: string;
   url: URL;
+  /** The headers to send upstream (the sidecar's own x-edgemesh-* already taken off). */
   headers: Headers;
   body: BodyPlan;
   env: Record<string, unknown>;
@@ -48,17 +55,27 @@ export interface TryResult {
   endpoint: number;
   /** The outcome came from fault injection, not from the endpoint. */
   injected: boolean;
+  /** What went wrong, for operators (debug header, never the response body). */
   error: string;
+  /**
+   * Set when `response` is the endpoint's own: the try stays counted as in flight until its body
+   * is done, so whoever ends up with the response must finish it (tryFinished).
+   */
+  lease: TryLease | undefined;
 }
 
 export interface ProxyResult {
   response: Response;
-  /** The endpoint that answered (or last failed). */
+  /** The endpoint that answered (or last failed); -1 when no try was sent. */
   endpoint: number;
   tries: number;
   hedged: boolean;
   /** Why retrying stopped early, when it did: "retry-budget-exhausted", "deadline", "retry-after-too-long", "not-replayable". */
   retryStoppedBy: string;
+  /** When `response` is the endpoint's own: its try, still in flight until the body is done. */
+  lease: TryLease | undefined;
+  /** What went wrong with the last try, for operators; "" when nothing did. */
+  errorDetail: string;
 }
 
 const unhealthyIn = new WeakMap<ServiceSnapshot, boolean>();
@@ -72,10 +89,11 @@ function hasUnhealthy(snapshot: ServiceSnapshot): boolean {
   return known;
 }
 
-function pick(req: ProxyRequest, state: ResilienceState, tried: readonly number[], nowMs: number): number {
+/** `mayProbe`: the request may be retried, so a failed probe costs the client nothing. */
+function pick(req: ProxyRequest, state: ResilienceState, tried: readonly number[], nowMs: number, mayProbe: boolean): number {
   const { snapshot } = req;
   const endpoints = snapshot.endpoints;
-  if (tried.length === 0) {
+  if (mayProbe && tried.length === 0) {
     // An ejected endpoint whose time is up gets this request as its single probe.
     const probe = takeProbe(state.outliers, snapshot.outlierDetection, endpoints, req.members, nowMs);
     if (probe >= 0) return probe;
@@ -92,6 +110,12 @@ function discardLateAnswer(sent: Promise<{ response: Response } | { err: unknown
   sent.then((r) => ("response" in r ? r.response.body?.cancel() : undefined), () => {});
 }
 
+/** A result nobody will answer with: its body is cancelled and its try is over. */
+function discard(result: TryResult): void {
+  if (result.lease) tryFinished(result.lease);
+  result.response?.body?.cancel().catch(() => {});
+}
+
 /** Starts one try to `index`, answering by `timeoutMs` at the latest; cancellable (hedging). */
 function startTry(req: ProxyRequest, state: ResilienceState, index: number, timeoutMs: number): RunningTry<TryResult> {
   const endpoint = req.snapshot.endpoints[index]!;
@@ -101,7 +125,7 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
   const timer = setTimeout(() => stop("timeout"), timeoutMs);
   const fault = req.faultTargeted && req.route.fault ? decideFault(req.route.fault, Math.random) : NO_FAULT;
 
-  const base = { endpoint: index, error: "" };
+  const base = { endpoint: index, error: "", lease: undefined };
   const run = async (): Promise<TryResult> => {
     if (fault.delayMs > 0) {
       let delayTimer: ReturnType<typeof setTimeout> | undefined;
@@ -114,13 +138,13 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
 
     const upstream = upstreamFor(endpoint, req.env);
     if (typeof upstream === "string") {
-      return { ...base, outcome: { kind: "connect-failure" }, response: meshError(502, "x-edgemesh-error", "missing-binding", { detail: upstream }), injected: false, error: upstream };
+      return { ...base, outcome: { kind: "connect-failure" }, response: meshError(502, "x-edgemesh-error", "missing-binding"), injected: false, error: upstream };
     }
     // Built before the try counts as started: a request that cannot be built never leaves a try in flight.
     const upstreamRequest = new Request(targetUrl(endpoint, req.url), { method: req.method, headers: req.headers, body: bodyForTry(req.body, req.method), redirect: "manual", signal: controller.signal });
     const load = loadOf(endpoint.id);
     const startedMs = Date.now();
-    tryStarted(load, startedMs);
+    const lease = tryStarted(load, startedMs, startedMs + timeoutMs + LEASE_GRACE_MS);
     let sent: Promise<{ response: Response } | { err: unknown }>;
     try {
       sent = upstream.fetch(upstreamRequest).then((response) => ({ response }), (err: unknown) => ({ err }));
@@ -130,9 +154,13 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
     }
     const first = await Promise.race([sent, stopped]);
     const nowMs = Date.now();
+    const lb = req.snapshot.loadBalancer;
     if (first === "cancelled") {
       controller.abort("hedge lost");
-      tryAbandoned(load);
+      // The other try won, but this one had already taken this long: a lower bound of its
+      // latency, so the balancer learns that the endpoint is slow.
+      recordLatencyLowerBound(load, nowMs - startedMs, lb, nowMs);
+      tryFinished(lease);
       discardLateAnswer(sent);
       return { ...base, outcome: { kind: "timeout" }, response: undefined, injected: false, error: "cancelled" };
     }
@@ -142,15 +170,17 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
       discardLateAnswer(sent);
       result = { ...base, outcome: { kind: "timeout" }, response: undefined, injected: false, error: `no response headers within ${timeoutMs} ms` };
     } else if ("response" in first) {
-      result = { ...base, outcome: { kind: "response", status: first.response.status }, response: first.response, injected: false };
+      result = { ...base, outcome: { kind: "response", status: first.response.status }, response: first.response, injected: false, lease };
     } else {
       const message = first.err instanceof Error ? first.err.message : String(first.err);
       result = { ...base, outcome: { kind: classifyFetchError(first.err) }, response: undefined, injected: false, error: message };
     }
+    // A try without a response is over; one with a response stays in flight until its body is.
+    if (!result.lease) tryFinished(lease);
     const failed = isFailure(result.outcome);
-    tryEnded(load, nowMs - startedMs, failed, req.snapshot.loadBalancer, nowMs);
+    recordLatency(load, nowMs - startedMs, failed, lb, nowMs);
     const outlierOutcome = !failed ? "success" : isGatewayError(result.outcome) ? "gateway-error" : "5xx";
-    recordOutcome(state.outliers, req.snapshot.outlierDetection, endpoint.id, outlierOutcome, req.snapshot.endpoints.length, nowMs);
+    recordOutlierOutcome(state.outliers, req.snapshot.outlierDetection, endpoint.id, outlierOutcome, req.snapshot.endpoints.length, nowMs);
     req.onTryEnded?.(endpoint.id, failed, nowMs - startedMs);
     return result;
   };
@@ -164,22 +194,38 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
   return { result, cancel: () => stop("cancelled") };
 }
 
+// Error bodies name what happened and which route, never raw exception text: the client may be anyone.
+function routeTimeout(req: ProxyRequest): Response {
+  return meshError(504, "x-edgemesh-timeout", "route-timeout", { route: req.route.name, timeoutMs: req.route.timeoutMs });
+}
+
 function finalResponse(req: ProxyRequest, result: TryResult, deadlineMs: number): Response {
   if (result.response) return result.response;
-  const endpoint = req.snapshot.endpoints[result.endpoint]!.id;
   switch (result.outcome.kind) {
     case "timeout":
       return Date.now() >= deadlineMs - 1
-        ? meshError(504, "x-edgemesh-timeout", "route-timeout", { route: req.route.name, timeoutMs: req.route.timeoutMs })
-        : meshError(504, "x-edgemesh-timeout", "per-try-timeout", { route: req.route.name, endpoint, perTryTimeoutMs: req.route.retry.perTryTimeoutMs });
+        ? routeTimeout(req)
+        : meshError(504, "x-edgemesh-timeout", "per-try-timeout", { route: req.route.name, perTryTimeoutMs: req.route.retry.perTryTimeoutMs });
     case "reset":
-      return meshError(502, "x-edgemesh-error", "upstream-reset", { endpoint, detail: result.error });
+      return meshError(502, "x-edgemesh-error", "upstream-reset", { route: req.route.name });
     default:
-      return meshError(502, "x-edgemesh-error", "connect-failure", { endpoint, detail: result.error });
+      return meshError(502, "x-edgemesh-error", "connect-failure", { route: req.route.name });
   }
 }
 
-/** Sends the request upstream with the route's retries, hedging, timeouts and faults. */
+/** Moves the outlier and load state to `snapshot` when it is newer than the one they follow. */
+function realign(state: ResilienceState, snapshot: ServiceSnapshot): void {
+  if (!alignForward(state.alignment, snapshot)) return;
+  const ids = new Set(snapshot.endpoints.map((e) => e.id));
+  retainEndpoints(state.outliers, snapshot.outlierDetection, ids);
+  retainLoads(ids);
+}
+
+/**
+ * Sends the request upstream with the route's retries, hedging, timeouts and faults. `attempts`
+ * bounds every try the request makes, hedges included, and no try is sent once the route's
+ * deadline has passed.
+ */
 export async function proxy(req: ProxyRequest, state: ResilienceState): Promise<ProxyResult> {
   const { route, snapshot } = req;
   const retry = route.retry;
@@ -189,54 +235,57 @@ export async function proxy(req: ProxyRequest, state: ResilienceState): Promise<
   const maxTries = replayable ? 1 + retry.attempts : 1;
   const tried: number[] = [];
   let hedged = false;
-  recordRequest(state.budget, budgetCfg, req.startedMs);
-  if (state.alignedWith !== snapshot) {
-    state.alignedWith = snapshot;
-    const ids = new Set(snapshot.endpoints.map((e) => e.id));
-    retainEndpoints(state.outliers, snapshot.outlierDetection, ids);
-    retainLoads(ids);
-  }
+  // Counted now, not when the request arrived: a late record must not land in a bucket the budget
+  // has already moved past (budget.ts also refuses to move backwards).
+  recordRequest(state.budget, budgetCfg, Date.now());
+  realign(state, snapshot);
+  const stopped = (response: Response, endpoint: number, retryStoppedBy: string, errorDetail: string): ProxyResult =>
+    ({ response, endpoint, tries: tried.length, hedged, retryStoppedBy, lease: undefined, errorDetail });
 
   for (let n = 0; ; n++) {
     const nowMs = Date.now();
-    const index = pick(req, state, tried, nowMs);
-    if (index < 0) {
-      return { response: meshError(503, "x-edgemesh-error", "no-endpoint", { route: route.name }), endpoint: -1, tries: n, hedged, retryStoppedBy: "" };
-    }
+    // Past the deadline nothing is sent: the client is told 504, so the upstream must not act on it.
+    if (nowMs >= deadlineMs) return stopped(routeTimeout(req), -1, n > 0 ? "deadline" : "", "");
+    const index = pick(req, state, tried, nowMs, maxTries > 1);
+    if (index < 0) return stopped(meshError(503, "x-edgemesh-error", "no-endpoint", { route: route.name }), -1, "", "");
     tried.push(index);
-    const remainingMs = Math.max(1, deadlineMs - nowMs);
+    const remainingMs = deadlineMs - nowMs;
     const tryTimeoutMs = retry.perTryTimeoutMs > 0 ? Math.min(retry.perTryTimeoutMs, remainingMs) : remainingMs;
     const first = startTry(req, state, index, tryTimeoutMs);
     let result: TryResult;
-    if (route.hedge && replayable && route.hedge.afterMs < tryTimeoutMs) {
+    if (route.hedge && replayable && route.hedge.afterMs < tryTimeoutMs && tried.length < maxTries) {
       const outcome = await hedge(
         first,
         route.hedge.afterMs,
         () => {
-          const other = pick(req, state, tried, Date.now());
-          if (other < 0 || tried.includes(other) || !withdrawRetry(state.budget, budgetCfg, Date.now())) return undefined;
+          const now = Date.now();
+          const hedgeTimeoutMs = Math.min(tryTimeoutMs, deadlineMs - now);
+          if (tried.length >= maxTries || hedgeTimeoutMs <= 0) return undefined;
+          const other = pick(req, state, tried, now, false);
+          if (other < 0 || tried.includes(other) || !withdrawRetry(state.budget, budgetCfg, now)) return undefined;
           tried.push(other);
-          return startTry(req, state, other, Math.max(1, Math.min(tryTimeoutMs, deadlineMs - Date.now())));
+          return startTry(req, state, other, hedgeTimeoutMs);
         },
         (r) => !isRetriable(retry, r.outcome),
-        (r) => void r.response?.body?.cancel().catch(() => {}),
+        discard,
       );
       result = outcome.value;
       hedged ||= outcome.hedged;
     } else result = await first.result;
 
-    const tries = tried.length;
-    const done = (retryStoppedBy: string): ProxyResult => ({ response: finalResponse(req, result, deadlineMs), endpoint: result.endpoint, tries, hedged, retryStoppedBy });
+    const done = (retryStoppedBy: string): ProxyResult => ({
+      response: finalResponse(req, result, deadlineMs), endpoint: result.endpoint, tries: tried.length, hedged, retryStoppedBy, lease: result.lease, errorDetail: result.error,
+    });
     if (!isRetriable(retry, result.outcome)) return done("");
     if (result.injected && route.fault?.bypassRetries) return done("");
     if (!replayable) return done(isReplayable(req.body) ? "" : "not-replayable");
-    if (n + 1 >= maxTries) return done("");
+    if (tried.length >= maxTries) return done("");
     const remaining = deadlineMs - Date.now();
     if (remaining <= 0) return done("deadline");
     const wait = nextRetryWait(retry, n + 1, result.response?.headers.get("retry-after") ?? null, remaining, Date.now(), Math.random());
     if (wait.kind === "stop") return done(wait.reason);
     if (!withdrawRetry(state.budget, budgetCfg, Date.now())) return done("retry-budget-exhausted");
-    await result.response?.body?.cancel();
+    discard(result);
     if (wait.ms > 0) await sleep(wait.ms);
   }
 }

@@ -1,0 +1,153 @@
+// One Worker in front of the benchmark upstream that does one chosen piece of the sidecar's work
+// (its VARIANT var) and then forwards, so scripts/bench/hop-profile.ts can price each piece in
+// workerd CPU per request against the bare forward ("proxy"). Every variant answers with the
+// upstream's response, so the client cannot tell them apart.
+interface Env {
+  UPSTREAM: Fetcher;
+  VARIANT: string;
+}
+
+const noop = () => {};
+
+function tracked(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        controller.enqueue(chunk);
+      },
+      flush: onEnd,
+    }),
+  );
+}
+
+export default {
+  async fetch(request, env): Promise<Response> {
+    switch (env.VARIANT) {
+      case "proxy":
+        return env.UPSTREAM.fetch(request);
+      case "url":
+        new URL(request.url);
+        return env.UPSTREAM.fetch(request);
+      case "headers-access":
+        if (request.headers === null) throw new Error("unexpected");
+        return env.UPSTREAM.fetch(request);
+      case "headers-get-1":
+        request.headers.get("x-edgemesh-debug");
+        return env.UPSTREAM.fetch(request);
+      case "headers-get":
+        // What matching, debug and fault checks cost: a few lookups of absent headers.
+        request.headers.get("x-edgemesh-debug");
+        request.headers.get("authorization");
+        request.headers.get("content-length");
+        return env.UPSTREAM.fetch(request);
+      case "headers-scan": {
+        let found = false;
+        for (const name of request.headers.keys()) if (name.startsWith("x-edgemesh-")) found = true;
+        if (found) throw new Error("unexpected");
+        return env.UPSTREAM.fetch(request);
+      }
+      case "new-request":
+        return env.UPSTREAM.fetch(new Request(request.url, { method: request.method, headers: request.headers, body: null, redirect: "manual" }));
+      case "new-request-signal": {
+        const controller = new AbortController();
+        return env.UPSTREAM.fetch(new Request(request.url, { method: request.method, headers: request.headers, body: null, redirect: "manual", signal: controller.signal }));
+      }
+      case "timeout-signal":
+        return env.UPSTREAM.fetch(new Request(request.url, { method: request.method, headers: request.headers, body: null, redirect: "manual", signal: AbortSignal.timeout(15_000) }));
+      case "timer": {
+        const timer = setTimeout(noop, 15_000);
+        const res = await env.UPSTREAM.fetch(request);
+        clearTimeout(timer);
+        return res;
+      }
+      case "race": {
+        let stop: (v: string) => void = noop;
+        const stopped = new Promise<string>((resolve) => (stop = resolve));
+        const sent = env.UPSTREAM.fetch(request).then((response) => ({ response }), (err: unknown) => ({ err }));
+        const first = await Promise.race([sent, stopped]);
+        stop("done");
+        if (typeof first === "string" || !("response" in first)) throw new Error("unexpected");
+        return first.response;
+      }
+      case "awaits": {
+        // Five extra async hops, as a pipeline of async stages makes.
+        const step = async (x: number) => x + 1;
+        let n = 0;
+        for (let i = 0; i < 5; i++) n = await step(n);
+        return env.UPSTREAM.fetch(request);
+      }
+      case "response-wrap": {
+        const res = await env.UPSTREAM.fetch(request);
+        return new Response(res.body, res);
+      }
+      case "response-transform": {
+        const res = await env.UPSTREAM.fetch(request);
+        return new Response(res.body ? tracked(res.body, noop) : null, res);
+      }
+      case "identity-pipe": {
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const identity = new IdentityTransformStream();
+        res.body.pipeTo(identity.writable).then(noop, noop);
+        return new Response(identity.readable, res);
+      }
+      case "identity-pipe-deadline": {
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const identity = new IdentityTransformStream();
+        res.body.pipeTo(identity.writable, { signal: AbortSignal.timeout(300_000), preventCancel: true, preventAbort: true, preventClose: true }).then(() => identity.writable.close(), noop);
+        return new Response(identity.readable, res);
+      }
+      case "js-pull-stream": {
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        const stream = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            const { done, value } = await reader.read();
+            if (done) controller.close();
+            else controller.enqueue(value);
+          },
+          cancel: (reason) => reader.cancel(reason),
+        });
+        return new Response(stream, res);
+      }
+      case "pipe-through-identity": {
+        const res = await env.UPSTREAM.fetch(request);
+        return new Response(res.body ? res.body.pipeThrough(new IdentityTransformStream()) : null, res);
+      }
+      case "js-pump-identity": {
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const identity = new IdentityTransformStream();
+        const reader = res.body.getReader();
+        const writer = identity.writable.getWriter();
+        (async () => {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return writer.close();
+            await writer.write(value);
+          }
+        })().catch(noop);
+        return new Response(identity.readable, res);
+      }
+      case "peek-two-reads": {
+        // Reads until the body is known to be complete in one chunk, then answers with the bytes.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        const first = await reader.read();
+        if (first.done) return new Response(null, res);
+        const second = await reader.read();
+        if (!second.done) throw new Error("unexpected: more than one chunk");
+        return new Response(first.value, res);
+      }
+      case "buffer-body": {
+        const res = await env.UPSTREAM.fetch(request);
+        return new Response(await res.arrayBuffer(), res);
+      }
+      default:
+        return new Response(`unknown variant ${env.VARIANT}`, { status: 500 });
+    }
+  },
+} satisfies ExportedHandler<Env>;
