@@ -86,7 +86,7 @@ async function applyCase(c: ConformanceCase): Promise<void> {
 const sansSpaces = (value: string | null | undefined) => value?.split(/,\s*/).join(",");
 
 async function check(e: Expectation): Promise<void> {
-  const res = await call(e.service ?? "echo", e.path, { method: e.method ?? "GET", headers: { ...e.headers, "x-edgemesh-debug": "1" } });
+  const res = await call(e.service ?? "echo", e.path, { method: e.method ?? "GET", headers: { ...e.headers, "x-edgemesh-debug": "1", authorization: `Bearer ${mesh.adminToken}` } });
   const status = e.status ?? (e.location ? 302 : 200);
   const text = await res.text();
   expect(res.status, text).toBe(status);
