@@ -1,6 +1,7 @@
 // The mesh's request data point: which Analytics Engine column holds which field. Defined once
 // here; the sidecar writes with `toDataPoint` and every query (golden metrics, docs, CLI) names
-// columns through `COLUMN`, so the two cannot drift apart. Pure: imports only the shared types.
+// columns through `COLUMN`, so the two cannot drift apart. Pure: imports only the shared types and
+// caller names.
 import { MAX_BLOBS, MAX_DOUBLES, MAX_INDEX_BYTES, type DataPoint } from "./types.ts";
 
 /** The dataset every sidecar writes to (the FROM of every query), unless configured otherwise. */
@@ -15,18 +16,19 @@ export const REQUESTS_DATASET = "edgemesh_requests";
  * - no-route / no-endpoint / no-snapshot: the sidecar had nowhere to send it.
  * - fault-injected: the final answer came from fault injection.
  * - error: the sidecar itself failed (500).
- * - denied / rate-limited: reserved for access policy and rate limits.
+ * - unauthenticated: an identity claim that did not verify was refused (401).
+ * - denied: access policy refused the caller (403); rate-limited: a rate limit did (429).
  */
 export const OUTCOMES = [
-  "ok", "retried-ok", "failed", "timeout", "shed", "no-route", "no-endpoint", "no-snapshot", "fault-injected", "error", "denied", "rate-limited",
+  "ok", "retried-ok", "failed", "timeout", "shed", "no-route", "no-endpoint", "no-snapshot", "fault-injected", "error", "denied", "rate-limited", "unauthenticated",
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 /** Outcomes that count as successes in golden metrics (as Linkerd: a 4xx is the caller's problem). */
 export const SUCCESS_OUTCOMES: readonly Outcome[] = ["ok", "retried-ok"];
 
-/** The caller recorded for requests from outside the mesh. */
-export const EXTERNAL_CALLER = "external";
+/** The caller recorded for requests without a verified identity (defined with the other caller names). */
+export { EXTERNAL_CALLER } from "../auth/caller-names.ts";
 
 /** blob1..blobN in this order. */
 export const BLOB_FIELDS = ["mesh", "source", "destination", "route", "subset", "endpoint", "outcome", "colo", "method", "reason"] as const;

@@ -46,21 +46,24 @@ export function bearerToken(authorization: string | null | undefined): string | 
   return match ? match[1] : undefined;
 }
 
-/** Routes that change nothing although their method is POST. */
-const READS_BY_POST = new Set(["/v1/policy/validate", "/v1/analytics/sql"]);
+/**
+ * Routes that change nothing although their method is POST. A debug credential only shows what a
+ * read token can already see (routes, subsets, endpoint ids, versions), so minting one is a read.
+ */
+const READS_BY_POST = new Set(["/v1/policy/validate", "/v1/analytics/sql", "/v1/debug-tokens"]);
 /** Prefixes whose every method needs admin: credentials and the test-only fault switch. */
 const ADMIN_PREFIXES = ["/v1/tokens", "/v1/mesh-tokens", "/v1/debug/"];
-/** Prefixes whose changes need write: the policy and the registry. */
-const WRITE_PREFIXES = ["/v1/policy", "/v1/registry/"];
+/** Prefixes whose changes need write: the policy (directly or imported) and the registry. */
+const WRITE_PREFIXES = ["/v1/policy", "/v1/import", "/v1/registry/"];
 
 function under(pathname: string, prefix: string): boolean {
   return prefix.endsWith("/") ? pathname.startsWith(prefix) : pathname === prefix || pathname.startsWith(`${prefix}/`);
 }
 
 /**
- * The scope an admin route needs (the table in docs/security.md). Reads need read; policy and
- * registry changes need write; token management, minting mesh tokens and the fault switch need
- * admin. A change to any route not listed needs admin, so a new route is closed until classified.
+ * The scope an admin route needs (the table in docs/security.md). Reads (and minting a debug
+ * credential) need read; policy, import and registry changes need write; token management,
+ * minting mesh tokens and the fault switch need admin. A change to any route not listed needs admin, so a new route is closed until classified.
  */
 export function requiredAdminScope(method: string, pathname: string): AdminScope {
   if (ADMIN_PREFIXES.some((p) => under(pathname, p))) return "admin";

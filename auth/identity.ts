@@ -3,10 +3,10 @@
 // so the calling code cannot forge it. Anything else must present a mesh token. A token that does
 // not verify, or an identity header with no token behind it, is never trusted: per the service's
 // policy it is refused (401) or the caller is treated as `external`. No claim at all is `external`.
+import { EXTERNAL_CALLER } from "./caller-names.ts";
 import { IDENTITY_PATTERN, verifyMeshToken, type TokenFailureReason, type VerificationKeys, type VerifiedTokenCache } from "./verify.ts";
 
-/** The identity of a caller without a verified one (access rules and rate limits name it). */
-export const EXTERNAL_CALLER = "external";
+export { EXTERNAL_CALLER };
 /** An identity a client may claim in plain text; without a valid token behind it, it is refused or ignored. */
 export const CALLER_CLAIM_HEADER = "x-edgemesh-caller";
 
@@ -50,15 +50,26 @@ function unverified(options: IdentifyOptions, reason: IdentityFailureReason, det
 }
 
 /**
+ * The caller a service binding's `props.caller` names, or undefined when it names none (not a
+ * string, not a caller name, or "external", which no one may claim).
+ */
+export function bindingCaller(propsCaller: unknown): string | undefined {
+  return typeof propsCaller === "string" && propsCaller !== EXTERNAL_CALLER && IDENTITY_PATTERN.test(propsCaller) ? propsCaller : undefined;
+}
+
+/** `ctx.props.caller` of an invocation, unchecked: whatever the binding's props hold. */
+export function propsCaller(props: unknown): unknown {
+  return typeof props === "object" && props !== null ? (props as { caller?: unknown }).caller : undefined;
+}
+
+/**
  * Names the caller when no token has to be verified (a service binding, a bare identity header, or
  * nothing), without a promise; undefined when a token is presented and `identifyCaller` must check it.
  * The sidecar's hot path: `identifyWithoutVerifying(e, o) ?? await identifyCaller(e, o)`.
  */
 export function identifyWithoutVerifying(evidence: CallerEvidence, options: IdentifyOptions): CallerIdentity | undefined {
-  const fromBinding = evidence.bindingCaller;
-  if (typeof fromBinding === "string" && IDENTITY_PATTERN.test(fromBinding) && fromBinding !== EXTERNAL_CALLER) {
-    return { kind: "verified", caller: fromBinding, via: "binding" };
-  }
+  const fromBinding = bindingCaller(evidence.bindingCaller);
+  if (fromBinding !== undefined) return { kind: "verified", caller: fromBinding, via: "binding" };
   if (evidence.token !== null) return undefined;
   if (evidence.claimedCaller !== null) {
     return unverified(options, "claim-without-token", `${CALLER_CLAIM_HEADER} without a mesh token is not believed`);

@@ -3,7 +3,9 @@
 // attaches when it forwards to an origin. Ed25519 (asymmetric), so origins and other meshes verify
 // with the public key and never hold the signing key. The format and verification are in
 // verify.ts (self-contained, for origins); this module adds keys, key generation and signing.
+import { EXTERNAL_CALLER } from "./caller-names.ts";
 import {
+  ANY_AUDIENCE,
   base64UrlDecode,
   base64UrlEncode,
   DEFAULT_MAX_LIFETIME_MS,
@@ -20,6 +22,7 @@ import {
 } from "./verify.ts";
 
 export {
+  ANY_AUDIENCE,
   DEFAULT_CLOCK_SKEW_MS,
   KeySetError,
   TOKEN_HEADER,
@@ -40,8 +43,6 @@ export {
 
 /** Name of the Worker secret holding the key set (JSON) on signers and verifiers. */
 export const TOKEN_KEYS_SECRET = "EDGEMESH_TOKEN_KEYS";
-/** The caller name that means "no verified identity"; no token may claim it. */
-const RESERVED_CALLER = "external";
 
 /** A key set that can also sign: its one `signing` key with its private half imported. */
 export interface SigningKeys extends VerificationKeys {
@@ -101,6 +102,11 @@ export interface IssueOptions {
   nowMs?: number;
   /** Marks a token a sidecar attaches when it forwards to an origin (see VerifyOptions.forwarded). */
   forwarded?: boolean;
+  /**
+   * Makes a debug credential (claim `dbg`): it opens a sidecar's debug headers and is never an
+   * identity. `caller` is then who asked for it (an admin token's name) and `callee` may be "*".
+   */
+  debug?: boolean;
   /** Longest lifetime allowed; default 24 h (what verifiers accept by default). */
   maxLifetimeMs?: number;
 }
@@ -112,11 +118,13 @@ export class IssueError extends Error {
 
 /** Signs a token naming caller and callee, valid for `ttlMs` (rounded up to whole seconds). */
 export async function issueToken(keys: SigningKeys, options: IssueOptions): Promise<string> {
+  if (options.debug && options.forwarded) throw new IssueError("a debug credential is not attached for origins; give debug or forwarded, not both");
   for (const [field, value] of [["mesh", options.mesh], ["caller", options.caller], ["callee", options.callee]] as const) {
+    if (field === "callee" && options.debug && value === ANY_AUDIENCE) continue;
     if (!IDENTITY_PATTERN.test(value)) throw new IssueError(`${field} "${value}" must be lowercase letters, digits and '-', 1-63 characters`);
   }
-  if (options.caller === RESERVED_CALLER && !options.forwarded) {
-    throw new IssueError(`"${RESERVED_CALLER}" means a caller without a verified identity; a token cannot claim it`);
+  if (options.caller === EXTERNAL_CALLER && !options.forwarded && !options.debug) {
+    throw new IssueError(`"${EXTERNAL_CALLER}" means a caller without a verified identity; a token cannot claim it`);
   }
   const maxLifetimeMs = options.maxLifetimeMs ?? DEFAULT_MAX_LIFETIME_MS;
   if (!Number.isFinite(options.ttlMs) || options.ttlMs < 1000 || options.ttlMs > maxLifetimeMs) {
@@ -133,6 +141,7 @@ export async function issueToken(keys: SigningKeys, options: IssueOptions): Prom
     jti: base64UrlEncode(crypto.getRandomValues(new Uint8Array(16))),
   };
   if (options.forwarded) claims.fwd = true;
+  if (options.debug) claims.dbg = true;
   const enc = new TextEncoder();
   const signingInput = `${base64UrlEncode(enc.encode(JSON.stringify({ alg: TOKEN_ALGORITHM, typ: TOKEN_TYPE, kid: keys.signing.kid })))}.${base64UrlEncode(enc.encode(JSON.stringify(claims)))}`;
   const signature = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, keys.signing.key, enc.encode(signingInput)));

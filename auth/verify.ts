@@ -45,7 +45,15 @@ export interface MeshTokenClaims {
   jti: string;
   /** Set on tokens a sidecar attaches when it forwards to an origin; a sidecar never accepts one. */
   fwd?: true;
+  /**
+   * Set on debug credentials (`POST /v1/debug-tokens`): they let their holder see a sidecar's
+   * debug headers and are never an identity. `aud` may then be "*" (every service of the mesh).
+   */
+  dbg?: true;
 }
+
+/** The `aud` of a debug credential for every service of the mesh. */
+export const ANY_AUDIENCE = "*";
 
 export type TokenFailureReason =
   | "missing"
@@ -60,7 +68,9 @@ export type TokenFailureReason =
   | "expired"
   | "lifetime-too-long"
   | "forwarded-token"
-  | "not-forwarded";
+  | "not-forwarded"
+  | "debug-token"
+  | "not-debug";
 
 export type TokenVerdict =
   | { ok: true; claims: MeshTokenClaims; kid: string }
@@ -240,6 +250,11 @@ export interface VerifyOptions {
    * an origin received cannot be replayed into the mesh.
    */
   forwarded?: "accept" | "require" | "refuse";
+  /**
+   * Debug credentials (`dbg`): refused as identities (the default), or required, where the sidecar
+   * checks the credential that opens its debug headers.
+   */
+  debug?: "refuse" | "require";
   /** Defaults to Date.now(). */
   nowMs?: number;
   /** Skips the signature check for tokens already verified with the same keys. */
@@ -264,8 +279,10 @@ function decodeJson(segment: string): Record<string, unknown> | undefined {
 const isNumericDate = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
 function readClaims(payload: Record<string, unknown>): MeshTokenClaims | string {
-  const { iss, sub, aud, iat, nbf, exp, jti, fwd } = payload;
+  const { iss, sub, aud, iat, nbf, exp, jti, fwd, dbg } = payload;
+  if (dbg !== undefined && dbg !== true) return 'claim "dbg" must be true when present';
   for (const [name, value] of [["iss", iss], ["sub", sub], ["aud", aud]] as const) {
+    if (name === "aud" && dbg === true && value === ANY_AUDIENCE) continue;
     if (typeof value !== "string" || !IDENTITY_PATTERN.test(value)) return `claim "${name}" must be a name of lowercase letters, digits and '-'`;
   }
   if (!isNumericDate(iat) || !isNumericDate(exp)) return 'claims "iat" and "exp" must be whole seconds since the epoch';
@@ -274,13 +291,17 @@ function readClaims(payload: Record<string, unknown>): MeshTokenClaims | string 
   if (fwd !== undefined && fwd !== true) return 'claim "fwd" must be true when present';
   const claims: MeshTokenClaims = { iss: iss as string, sub: sub as string, aud: aud as string, iat, nbf: (nbf as number | undefined) ?? iat, exp, jti };
   if (fwd === true) claims.fwd = true;
+  if (dbg === true) claims.dbg = true;
   return claims;
 }
 
 /** Checks what can change between two uses of one token: time, audience, mesh, forwarding. */
 function checkClaims(claims: MeshTokenClaims, kid: string, options: VerifyOptions): TokenVerdict {
+  // Purpose first: a debug credential is never an identity, and only a debug credential opens debug.
+  if (options.debug === "require" && !claims.dbg) return fail("not-debug", "this is not a debug credential (POST /v1/debug-tokens issues one)");
+  if (options.debug !== "require" && claims.dbg) return fail("debug-token", "a debug credential is not an identity");
   if (options.mesh !== undefined && claims.iss !== options.mesh) return fail("wrong-mesh", `token was issued by mesh "${claims.iss}", not "${options.mesh}"`);
-  if (claims.aud !== options.audience) return fail("wrong-callee", `token is for "${claims.aud}", not "${options.audience}"`);
+  if (claims.aud !== options.audience && !(claims.dbg && claims.aud === ANY_AUDIENCE)) return fail("wrong-callee", `token is for "${claims.aud}", not "${options.audience}"`);
   const forwarded = options.forwarded ?? "accept";
   if (forwarded === "refuse" && claims.fwd) return fail("forwarded-token", "token was attached by a sidecar for its origin and is not accepted by a sidecar");
   if (forwarded === "require" && !claims.fwd) return fail("not-forwarded", "only tokens attached by a sidecar of the mesh are accepted here");

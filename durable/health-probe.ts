@@ -1,11 +1,13 @@
 // One active health check: a GET on a URL endpoint, or, for a binding endpoint, a call to the
-// probe of the service's own sidecar (the binding belongs to the sidecar). The answer is a
+// probe of the service's own sidecar (the binding belongs to the sidecar) on its SidecarControl
+// entrypoint, over the control Worker's SIDECAR_<SERVICE> binding. The answer is a
 // ProbeResult for people ("status 503 (expected 200)", "timeout after 1000 ms"), or null when the
 // endpoint cannot be checked from here (no SIDECAR_<SERVICE> binding).
 import { WorkerEntrypoint } from "cloudflare:workers";
 import type { HealthCheckPolicy } from "../policies/health.ts";
+import type { SidecarControlRpc } from "../policies/sidecar-control.ts";
 import type { CompiledEndpoint } from "../policies/snapshot.ts";
-import { SIDECAR_PROBE_PATH, sidecarBindingName } from "./bindings.ts";
+import { sidecarBindingName } from "./bindings.ts";
 import { CHECKS_PER_INVOCATION, runBounded, withTimeout } from "./check-runner.ts";
 import { probeVerdict, type ProbeResult } from "./health.ts";
 
@@ -15,8 +17,8 @@ export interface ProbeTarget {
   check: Pick<HealthCheckPolicy, "path" | "timeoutMs" | "expectedStatus">;
 }
 
-/** The control Worker's env as the probe sees it: the admin token and SIDECAR_<SERVICE> bindings. */
-export type ProbeEnv = { EDGEMESH_ADMIN_TOKEN?: string } & Record<string, unknown>;
+/** The control Worker's env as the probe sees it: its SIDECAR_<SERVICE> bindings. */
+export type ProbeEnv = Record<string, unknown>;
 
 export async function probeEndpoint(env: ProbeEnv, { service, endpoint, check }: ProbeTarget): Promise<ProbeResult | null> {
   const started = Date.now();
@@ -31,18 +33,13 @@ export async function probeEndpoint(env: ProbeEnv, { service, endpoint, check }:
       await res.body?.cancel();
       return probeVerdict(res.status, check.expectedStatus);
     }
-    const sidecar = env[sidecarBindingName(service)] as Fetcher | undefined;
-    if (!sidecar || typeof sidecar.fetch !== "function") return null;
-    const target = new URL(`https://sidecar.internal${SIDECAR_PROBE_PATH}`);
-    target.searchParams.set("binding", endpoint.binding ?? "");
-    target.searchParams.set("path", check.path);
-    target.searchParams.set("timeoutMs", String(check.timeoutMs));
+    const sidecar = env[sidecarBindingName(service)] as SidecarControlRpc | undefined;
+    if (!sidecar) return null;
     // The sidecar enforces the timeout; the slack covers the hop to it.
-    const res = await withTimeout(sidecar.fetch(target, { headers: { authorization: `Bearer ${env.EDGEMESH_ADMIN_TOKEN ?? ""}` } }), check.timeoutMs + 1_000);
-    if (res === "timeout") return { ok: false, detail: `timeout after ${check.timeoutMs} ms (via sidecar)` };
-    const answer = (await res.json()) as { status?: number; error?: string; timedOut?: boolean };
+    const answer = await withTimeout(sidecar.probe({ binding: endpoint.binding ?? "", path: check.path, timeoutMs: check.timeoutMs }), check.timeoutMs + 1_000);
+    if (answer === "timeout") return { ok: false, detail: `timeout after ${check.timeoutMs} ms (via sidecar)` };
     if (typeof answer.status === "number") return probeVerdict(answer.status, check.expectedStatus);
-    return { ok: false, detail: answer.timedOut ? `timeout after ${check.timeoutMs} ms` : `check failed: ${answer.error ?? `sidecar answered ${res.status}`}` };
+    return { ok: false, detail: answer.timedOut ? `timeout after ${check.timeoutMs} ms` : `check failed: ${answer.error ?? "the sidecar gave no status"}` };
   } catch (err) {
     return { ok: false, detail: `connect failure after ${Date.now() - started} ms: ${err instanceof Error ? err.message : String(err)}` };
   }

@@ -8,7 +8,14 @@
 //   event-log.ts        the event log and the watch stream
 //   snapshot-server.ts  snapshots, generations, check-ins and sync status
 //   alarm-planner.ts    the one alarm, at the earliest time any component is due
+//   admin-tokens.ts     scoped admin tokens (hashed) and, with auth/throttle.ts, admin authentication
+//   audit-log.ts        who changed what, by token name
 import { DurableObject } from "cloudflare:workers";
+import type { AuditRecord } from "../auth/audit.ts";
+import type { AdminScope } from "../auth/admin-token.ts";
+import { newThrottle } from "../auth/throttle.ts";
+import { AdminTokens, authenticateAdmin, type AdminAuthResult, type AdminTokenInfo, type CreateTokenResult } from "./admin-tokens.ts";
+import { AuditLog, type AuditPage, type AuditQuery } from "./audit-log.ts";
 import { diffJson, type DiffEntry } from "../policies/diff.ts";
 import { DEFAULT_LEASE_TTL_MS } from "../policies/health.ts";
 import { jsonPath, MAX_ENDPOINTS_PER_SERVICE, PolicyDocument, Service, type PolicyError, type ServicePolicy } from "../policies/schema.ts";
@@ -102,7 +109,7 @@ export interface ControlFault {
 }
 
 export interface MeshControlEnv {
-  /** Sent to sidecars' probe endpoint when checking binding endpoints. */
+  /** The bootstrap admin token (scope admin); stored tokens work without it. */
   EDGEMESH_ADMIN_TOKEN?: string;
   /** "true" enables the fault switch (PUT /v1/debug/fault); leave unset in production. */
   EDGEMESH_CONTROL_FAULTS?: string;
@@ -146,6 +153,15 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   private readonly snapshots: SnapshotServer;
   private readonly alarms: AlarmPlanner;
   private readonly relays = new RelayHub();
+  private readonly adminTokens: AdminTokens;
+  private readonly auditLog: AuditLog;
+  /**
+   * Failed admin authentications per client. In memory: this one object sees every attempt on the
+   * control plane (the control Worker authenticates every call here, whatever mesh it names), so
+   * the count holds across the Worker's isolates; an eviction forgets it, which only gives a
+   * client its free failures again.
+   */
+  private readonly authThrottle = newThrottle();
   private readonly load: ControlLoad = { snapshotCalls: 0, relaySyncs: 0, relayPushes: 0, startedAtMs: Date.now() };
   private fault: ControlFault = { snapshot: "ok", delayMs: 0 };
   private checking = false;
@@ -163,6 +179,8 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     this.eventLog = new EventLog(sql, ctx);
     this.store = new PolicyStore(sql, this.meta);
     this.leases = new Registry(sql);
+    this.adminTokens = new AdminTokens(sql);
+    this.auditLog = new AuditLog(sql);
     this.health = new HealthMonitor(sql, (t, atMs) => this.emit("health.changed", t, atMs), Number(env.EDGEMESH_HEALTH_HISTORY_LIMIT) || HEALTH_HISTORY_LIMIT);
     this.policy = new ActivePolicy(
       (service) => this.leases.ofService(service),
@@ -313,6 +331,36 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     } catch {
       // Already closed.
     }
+  }
+
+  // ---- admin credentials and the audit log ---------------------------------------------------
+  // The control Worker keeps these in the object of its own mesh (MESH_NAME): credentials belong
+  // to the control plane, not to one mesh, and one object sees every failed attempt.
+
+  /** One admin call: throttle, then the bootstrap secret or a stored token (see admin-tokens.ts). */
+  async authenticateAdmin(authorization: string | null, clientKey: string): Promise<AdminAuthResult> {
+    return authenticateAdmin({ authorization, clientKey, nowMs: Date.now(), bootstrapToken: this.env.EDGEMESH_ADMIN_TOKEN }, this.adminTokens, this.authThrottle);
+  }
+
+  async createAdminToken(input: { name: string; scope: AdminScope; ttlMs?: number }, createdBy: string): Promise<CreateTokenResult> {
+    return this.adminTokens.create({ ...input, createdBy }, Date.now());
+  }
+
+  async listAdminTokens(): Promise<AdminTokenInfo[]> {
+    return this.adminTokens.list(Date.now());
+  }
+
+  /** Takes effect at once: the next call with the token is looked up and not found. */
+  async revokeAdminToken(name: string): Promise<boolean> {
+    return this.adminTokens.revoke(name);
+  }
+
+  async recordAudit(record: Omit<AuditRecord, "seq">): Promise<number> {
+    return this.auditLog.append(record);
+  }
+
+  async audit(query: AuditQuery = {}): Promise<AuditPage> {
+    return this.auditLog.page(query);
   }
 
   // ---- policy -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 // internet, and a backtracking engine would let one request stall an isolate.
 import { RE2JS } from "re2js";
 import { z } from "zod";
-import { EXTERNAL_CALLER } from "../auth/identity.ts";
+import { EXTERNAL_CALLER } from "../auth/caller-names.ts";
 import type { CompiledAccess, CompiledAccessRule, CompiledStringMatch, CompiledValueMatch } from "./snapshot.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;

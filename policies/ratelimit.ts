@@ -56,11 +56,20 @@ export const RateLimit = z
 
 export type RateLimitPolicy = z.output<typeof RateLimit>;
 
-/** Service-level checks: unique names, and routes that exist. */
+/** Service-level checks: unique names, routes that exist, one configuration per shared binding. */
 export function refineServiceRateLimits(svc: { routes: { name: string }[]; rateLimits: RateLimitPolicy[] }, ctx: z.RefinementCtx): void {
   const routeNames = svc.routes.length ? svc.routes.map((r) => r.name) : [IMPLICIT_ROUTE];
   const names = new Map<string, number>();
+  const bindings = new Map<string, number>();
   svc.rateLimits.forEach((limit, i) => {
+    if (limit.shared) {
+      // A binding is configured with one limit and period (wrangler's [[ratelimits]]).
+      const first = bindings.get(limit.shared.binding);
+      const other = first === undefined ? undefined : svc.rateLimits[first]!;
+      if (other && (other.requests !== limit.requests || other.periodMs !== limit.periodMs)) {
+        ctx.addIssue({ code: "custom", path: ["rateLimits", i, "shared", "binding"], message: `binding ${limit.shared.binding} is already used by rateLimits[${first}] with ${other.requests} requests per ${other.periodMs} ms; a binding has one limit and period, so give this limit its own binding` });
+      } else if (first === undefined) bindings.set(limit.shared.binding, i);
+    }
     if (limit.name !== undefined) {
       const first = names.get(limit.name);
       if (first !== undefined) ctx.addIssue({ code: "custom", path: ["rateLimits", i, "name"], message: `rate limit name "${limit.name}" is already used by rateLimits[${first}]` });
@@ -98,4 +107,15 @@ export function compileRateLimits(service: string, limits: readonly RateLimitPol
     if (limit.shared) compiled.shared = { binding: limit.shared.binding, limit: limit.requests, periodSeconds: limit.periodMs === 10_000 ? 10 : 60 };
     return compiled;
   });
+}
+
+/**
+ * The rate limiting bindings a sidecar needs for its service's shared limits: binding name ->
+ * the limit and period (s) to configure it with (wrangler `[[ratelimits]]` `simple`, Miniflare
+ * `ratelimits`). The schema makes sure a binding named twice has one configuration.
+ */
+export function sharedLimitBindings(limits: readonly CompiledRateLimit[]): Record<string, { limit: number; period: 10 | 60 }> {
+  const out: Record<string, { limit: number; period: 10 | 60 }> = {};
+  for (const l of limits) if (l.shared) out[l.shared.binding] = { limit: l.shared.limit, period: l.shared.periodSeconds };
+  return out;
 }

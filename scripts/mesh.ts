@@ -5,7 +5,12 @@ import { Log, LogLevel, Miniflare, type WorkerOptions } from "miniflare";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { buildWorkers, distPath, ROOT } from "./build.ts";
-import { sidecarBindingName } from "../durable/bindings.ts";
+import { generateMeshKey, type MeshKeySet } from "../auth/mesh-token.ts";
+import { SIDECAR_CONTROL_ENTRYPOINT, sidecarBindingName } from "../durable/bindings.ts";
+import { compilePolicy } from "../policies/compile.ts";
+import { sharedLimitBindings } from "../policies/ratelimit.ts";
+import { validatePolicy } from "../policies/schema.ts";
+import type { SidecarDebugView } from "../policies/sidecar-control.ts";
 
 export const COMPATIBILITY_DATE = "2026-04-01";
 export const DEFAULT_ADMIN_TOKEN = "edgemesh-local-admin-token";
@@ -88,7 +93,37 @@ export interface MeshOptions {
    * deployment does; false makes MeshControl check endpoints itself, 6 at a time.
    */
   healthProbe?: boolean;
+  /**
+   * The mesh token key set of the control Worker and the sidecars (EDGEMESH_TOKEN_KEYS). Default:
+   * a new Ed25519 key per mesh, made here (no network) and never printed. `sidecarVars` may give
+   * the sidecars another one (key rotation tests).
+   */
+  tokenKeys?: MeshKeySet;
+  /**
+   * The policy the mesh will run, for what its Workers need bound: a `ratelimits` binding on a
+   * sidecar for each shared rate limit of its service (Miniflare simulates Cloudflare's).
+   */
+  policy?: unknown;
   verbose?: boolean;
+}
+
+/** A key set for one local mesh: one signing key, private part included (control and sidecars sign). */
+export async function localTokenKeys(): Promise<MeshKeySet> {
+  return { keys: [await generateMeshKey({ status: "signing" })] };
+}
+
+/** Service -> its sidecar's `ratelimits` bindings, for the shared limits of a (valid) policy. */
+function rateLimitBindingsOf(policy: unknown): Record<string, Record<string, { simple: { limit: number; period: 10 | 60 } }>> {
+  if (policy === undefined) return {};
+  const checked = validatePolicy(policy);
+  // An invalid document binds nothing; applying it reports why.
+  if (!checked.ok) return {};
+  const out: Record<string, Record<string, { simple: { limit: number; period: 10 | 60 } }>> = {};
+  for (const [service, snapshot] of Object.entries(compilePolicy(checked.document).services)) {
+    const bindings = sharedLimitBindings(snapshot.rateLimits);
+    if (Object.keys(bindings).length > 0) out[service] = Object.fromEntries(Object.entries(bindings).map(([name, simple]) => [name, { simple }]));
+  }
+  return out;
 }
 
 const FIXED_CF = { colo: "LCL", country: "ZZ", city: "Localhost", asn: 0, httpProtocol: "HTTP/1.1", tlsVersion: "", clientTcpRtt: 0 };
@@ -101,21 +136,23 @@ async function scriptOf(script: string): Promise<Pick<WorkerOptions, "modules" |
 export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
   const { topology } = opts;
   const token = opts.adminToken ?? DEFAULT_ADMIN_TOKEN;
+  const tokenKeys = JSON.stringify(opts.tokenKeys ?? (await localTokenKeys()));
+  const rateLimits = rateLimitBindingsOf(opts.policy);
   const control: WorkerOptions = {
     name: CONTROL_WORKER,
     ...(await scriptOf("control")),
     compatibilityDate: COMPATIBILITY_DATE,
     // EDGEMESH_CONTROL_FAULTS enables the control plane's fault switch: local meshes only.
-    bindings: { MESH_NAME: topology.mesh, EDGEMESH_ADMIN_TOKEN: token, EDGEMESH_CONTROL_FAULTS: "true", ...opts.controlVars },
+    bindings: { MESH_NAME: topology.mesh, EDGEMESH_ADMIN_TOKEN: token, EDGEMESH_TOKEN_KEYS: tokenKeys, EDGEMESH_CONTROL_FAULTS: "true", ...opts.controlVars },
     durableObjects: {
       MESH_CONTROL: { className: "MeshControl", useSQLite: true },
       MESH_RELAY: { className: "MeshRelay", useSQLite: true },
       TELEMETRY_STORE: { className: "TelemetryStore", useSQLite: true },
     },
-    // MeshControl health-checks binding endpoints through their service's sidecar, and runs its
-    // checks in batches through its own HealthProbe entrypoint.
+    // The control plane reaches each sidecar on its SidecarControl entrypoint (health checks of
+    // binding endpoints, debug views), and runs its checks in batches through its own HealthProbe.
     serviceBindings: {
-      ...Object.fromEntries(Object.keys(topology.services).map((s) => [sidecarBindingName(s), sidecarName(s)])),
+      ...Object.fromEntries(Object.keys(topology.services).map((s) => [sidecarBindingName(s), { name: sidecarName(s), entrypoint: SIDECAR_CONTROL_ENTRYPOINT }])),
       ...(opts.healthProbe === false ? {} : { HEALTH_PROBE: { name: CONTROL_WORKER, entrypoint: "HealthProbe" } }),
     },
     unsafeDirectSockets: [{ host: opts.host ?? "127.0.0.1", port: opts.controlPort ?? 0 }],
@@ -129,7 +166,10 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
     compatibilityDate: COMPATIBILITY_DATE,
     // request.signal tells the sidecar when a client disconnects (workerd then drops its continuations).
     compatibilityFlags: ["enable_request_signal"],
-    bindings: { SERVICE_NAME: service, MESH_NAME: topology.mesh, EDGEMESH_ADMIN_TOKEN: token, ...opts.sidecarVars },
+    // No admin credential: the sidecar cannot change policy. Its key set verifies inbound mesh
+    // tokens and debug credentials and signs the tokens it attaches for URL endpoints.
+    bindings: { SERVICE_NAME: service, MESH_NAME: topology.mesh, EDGEMESH_TOKEN_KEYS: tokenKeys, ...opts.sidecarVars },
+    ...(rateLimits[service] ? { ratelimits: rateLimits[service] } : {}),
     durableObjects: {
       MESH_CONTROL: { className: "MeshControl", scriptName: CONTROL_WORKER, useSQLite: true },
       ...(opts.relays === false ? {} : { MESH_RELAY: { className: "MeshRelay", scriptName: CONTROL_WORKER, useSQLite: true } }),
@@ -178,8 +218,17 @@ export interface RunningMesh {
   /** The socket of a Worker named in `exposeWorkers`. */
   directUrl(worker: string): Promise<URL>;
   adminToken: string;
+  /** The key set the control Worker and (unless overridden) the sidecars hold: tests sign tokens with it. */
+  tokenKeys: MeshKeySet;
   /** Calls the admin API with the token. */
   admin(pathname: string, init?: RequestInit): Promise<Response>;
+  /**
+   * Headers that open a sidecar's debug headers: `x-edgemesh-debug: 1` and a debug credential for
+   * every service, minted once through the admin API (POST /v1/debug-tokens).
+   */
+  debugHeaders(): Promise<Record<string, string>>;
+  /** One isolate's debug view of a service's sidecar, through the admin API (GET /v1/sidecars/:service/debug/:view). */
+  sidecarView(service: string, view: SidecarDebugView): Promise<any>;
   applyPolicy(document: unknown, expectedVersion?: number): Promise<Response>;
   dispose(): Promise<void>;
 }
@@ -187,13 +236,14 @@ export interface RunningMesh {
 export async function startMesh(opts: MeshOptions): Promise<RunningMesh> {
   await buildWorkers();
   const token = opts.adminToken ?? DEFAULT_ADMIN_TOKEN;
+  const tokenKeys = opts.tokenKeys ?? (await localTokenKeys());
   const mf = new Miniflare({
     host: opts.host ?? "127.0.0.1",
     port: opts.port ?? 0,
     cf: FIXED_CF,
     log: new Log(opts.verbose ? LogLevel.INFO : LogLevel.WARN),
     ...(opts.persistRoot ? { defaultPersistRoot: opts.persistRoot } : {}),
-    workers: await meshWorkers(opts),
+    workers: await meshWorkers({ ...opts, tokenKeys }),
   });
   const url = await mf.ready;
   const controlUrl = await mf.unsafeGetDirectURL(CONTROL_WORKER);
@@ -202,13 +252,30 @@ export async function startMesh(opts: MeshOptions): Promise<RunningMesh> {
     headers.set("authorization", `Bearer ${token}`);
     return fetch(new URL(pathname, controlUrl), { ...init, headers });
   };
+  let debugToken: Promise<string> | undefined;
+  const mintDebugToken = async (): Promise<string> => {
+    const res = await admin("/v1/debug-tokens", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ttlMs: 6 * 3_600_000 }) });
+    if (res.status !== 201) throw new Error(`POST /v1/debug-tokens answered ${res.status}: ${await res.text()}`);
+    return ((await res.json()) as { token: string }).token;
+  };
   return {
     mf,
     url,
     controlUrl,
     directUrl: (worker) => mf.unsafeGetDirectURL(worker),
     adminToken: token,
+    tokenKeys,
     admin,
+    async debugHeaders() {
+      debugToken ??= mintDebugToken();
+      debugToken.catch(() => (debugToken = undefined));
+      return { "x-edgemesh-debug": "1", "x-edgemesh-debug-token": await debugToken };
+    },
+    async sidecarView(service, view) {
+      const res = await admin(`/v1/sidecars/${service}/debug/${view}`);
+      if (res.status !== 200) throw new Error(`GET /v1/sidecars/${service}/debug/${view} answered ${res.status}: ${await res.text()}`);
+      return res.json();
+    },
     applyPolicy: (document, expectedVersion) =>
       admin("/v1/policy", {
         method: "POST",

@@ -13,8 +13,7 @@ describe("binding probes that time out", () => {
     const env = {
       SLOW: { fetch: (request: Request) => new Promise<Response>((_, reject) => request.signal.addEventListener("abort", () => reject(new Error("aborted")))) },
     };
-    const res = await probeBinding(new URL("http://sidecar/__edgemesh/probe?binding=SLOW&path=/&timeoutMs=10"), env);
-    expect(await res.json()).toMatchObject({ timedOut: true });
+    expect(await probeBinding({ binding: "SLOW", path: "/", timeoutMs: 10 }, env)).toMatchObject({ timedOut: true });
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(unhandled).toEqual([]);
   });
@@ -24,9 +23,18 @@ describe("binding probes that time out", () => {
     const body = new ReadableStream({ cancel: () => void (cancelled = true) });
     // Like a binding that ignores the abort and answers anyway.
     const env = { LATE: { fetch: () => new Promise<Response>((resolve) => setTimeout(() => resolve(new Response(body)), 30)) } };
-    const res = await probeBinding(new URL("http://sidecar/__edgemesh/probe?binding=LATE&path=/&timeoutMs=10"), env);
-    expect(await res.json()).toMatchObject({ timedOut: true });
+    expect(await probeBinding({ binding: "LATE", path: "/", timeoutMs: 10 }, env)).toMatchObject({ timedOut: true });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(cancelled).toBe(true);
+  });
+});
+
+describe("binding probes", () => {
+  it("answer the endpoint's status, and say why when there is nothing to check", async () => {
+    const env = { OK: { fetch: async (request: Request) => new Response(null, { status: new URL(request.url).pathname === "/healthz" ? 204 : 404 }) } };
+    expect(await probeBinding({ binding: "OK", path: "/healthz", timeoutMs: 1000 }, env)).toMatchObject({ status: 204 });
+    expect(await probeBinding({ binding: "MISSING", path: "/healthz", timeoutMs: 1000 }, env)).toMatchObject({ error: 'this sidecar has no service binding "MISSING"' });
+    expect(await probeBinding({ binding: "constructor", path: "/", timeoutMs: 1000 }, env)).toMatchObject({ error: expect.stringContaining("no service binding") });
+    expect(await probeBinding({ binding: "OK", path: "healthz", timeoutMs: 1000 }, env)).toMatchObject({ error: expect.stringContaining('must start with "/"') });
   });
 });

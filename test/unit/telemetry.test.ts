@@ -2,7 +2,10 @@
 import { describe, expect, it } from "vitest";
 import { BLOB_FIELDS, COLUMN, DOUBLE_FIELDS, EXTERNAL_CALLER, OUTCOMES, ROW_WEIGHT, toDataPoint, type RequestRecord } from "../../analytics/request-layout.ts";
 import { MAX_BLOBS, MAX_DOUBLES, MAX_INDEX_BYTES } from "../../analytics/types.ts";
-import { callerOf } from "../../workers/sidecar/caller.ts";
+import { bindingCallerOf } from "../../workers/sidecar/identity.ts";
+import { identityRefusedResponse } from "../../auth/identity.ts";
+import { accessDeniedResponse } from "../../workers/sidecar/access.ts";
+import { rateLimitedResponse } from "../../workers/sidecar/ratelimit.ts";
 import { meshError } from "../../workers/sidecar/responses.ts";
 import { faultResponse } from "../../workers/sidecar/fault.ts";
 import { bodyBytes, countedBody, outcomeOf, recordOf, sampled, startTrace } from "../../workers/sidecar/telemetry.ts";
@@ -42,19 +45,21 @@ describe("request layout", () => {
   });
 });
 
-describe("caller identity", () => {
-  it("comes from the binding's props, and is external otherwise", () => {
-    expect(callerOf({ caller: "productpage" })).toBe("productpage");
-    expect(callerOf({})).toBe(EXTERNAL_CALLER);
-    expect(callerOf(undefined)).toBe(EXTERNAL_CALLER);
-    expect(callerOf({ caller: "" })).toBe(EXTERNAL_CALLER);
-    expect(callerOf({ caller: 7 })).toBe(EXTERNAL_CALLER);
-    expect(callerOf({ caller: "x".repeat(100) })).toHaveLength(63);
+describe("caller identity before the snapshot is known", () => {
+  it("comes from the binding's props when they name a caller, and is external otherwise", () => {
+    expect(bindingCallerOf({ caller: "productpage" })).toBe("productpage");
+    expect(bindingCallerOf({})).toBe(EXTERNAL_CALLER);
+    expect(bindingCallerOf(undefined)).toBe(EXTERNAL_CALLER);
+    expect(bindingCallerOf({ caller: "" })).toBe(EXTERNAL_CALLER);
+    expect(bindingCallerOf({ caller: 7 })).toBe(EXTERNAL_CALLER);
+    // Not a caller name: misconfigured props are not believed (nor cut to size).
+    expect(bindingCallerOf({ caller: "x".repeat(100) })).toBe(EXTERNAL_CALLER);
+    expect(bindingCallerOf({ caller: "Product Page" })).toBe(EXTERNAL_CALLER);
   });
 
   it("never comes from a header", () => {
     const request = new Request("http://reviews/x", { headers: { "x-edgemesh-caller": "productpage", "x-edgemesh-source": "productpage" } });
-    expect(startTrace(request, callerOf({}), 0).source).toBe(EXTERNAL_CALLER);
+    expect(startTrace(request, bindingCallerOf({}), 0).source).toBe(EXTERNAL_CALLER);
   });
 });
 
@@ -75,6 +80,12 @@ describe("outcome", () => {
     expect(outcomeOf(meshError(502, "x-edgemesh-error", "connect-failure"), 3)).toEqual({ outcome: "failed", reason: "connect-failure" });
     expect(outcomeOf(meshError(500, "x-edgemesh-error", "sidecar-internal-error"), 0).outcome).toBe("error");
     expect(outcomeOf(faultResponse(200), 1).outcome).toBe("fault-injected");
+  });
+
+  it("of zero-trust refusals: unauthenticated, denied, rate-limited, with what refused", () => {
+    expect(outcomeOf(identityRefusedResponse({ kind: "refused", reason: "expired", detail: "" }), 0)).toEqual({ outcome: "unauthenticated", reason: "expired" });
+    expect(outcomeOf(accessDeniedResponse("reviews/no-admin", "external"), 0)).toEqual({ outcome: "denied", reason: "reviews/no-admin" });
+    expect(outcomeOf(rateLimitedResponse({ limitId: "reviews/per-caller", retryAfterMs: 1000, source: "local" }), 0)).toEqual({ outcome: "rate-limited", reason: "reviews/per-caller" });
   });
 
   it("is always one of the documented outcomes", () => {

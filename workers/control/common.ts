@@ -3,6 +3,7 @@
 import type { Context } from "hono";
 import type { MeshControl } from "../../durable/mesh-control.ts";
 import { MESH_EVENT_TYPES } from "../../durable/events.ts";
+import type { AdminVariables } from "./admin-auth.ts";
 import type { AnalyticsEnv } from "./analytics-routes.ts";
 
 export interface ControlEnv extends AnalyticsEnv {
@@ -10,11 +11,13 @@ export interface ControlEnv extends AnalyticsEnv {
   /** The mesh used when a call names none (`?mesh=`). */
   MESH_NAME: string;
   EDGEMESH_ADMIN_TOKEN: string;
+  /** The mesh token key set (JSON, with the signing key's private part): mints mesh and debug tokens. */
+  EDGEMESH_TOKEN_KEYS?: string;
   /** "true" enables PUT /v1/debug/fault (local and test meshes only). */
   EDGEMESH_CONTROL_FAULTS?: string;
 }
 
-export type ControlBindings = { Bindings: ControlEnv };
+export type ControlBindings = { Bindings: ControlEnv; Variables: AdminVariables };
 export type Ctx = Context<ControlBindings>;
 
 /** The largest policy document the admin API accepts (POST /v1/policy, /v1/policy/validate). */
@@ -32,6 +35,7 @@ export type MeshControlApi = Pick<
   | "missingPolicyPieces" | "commitPolicy" | "rollbackTarget" | "policyText" | "getPolicy" | "history" | "diff" | "activeVersion"
   | "register" | "deregister" | "registry" | "serviceSnapshot" | "sidecarsSeen" | "heartbeat" | "healthStatus" | "healthHistory"
   | "events" | "syncStatus" | "setFault" | "fetch" | "policyLoadError"
+  | "createAdminToken" | "listAdminTokens" | "revokeAdminToken" | "audit"
 >;
 
 export function control(c: Ctx): MeshControlApi {

@@ -3,13 +3,14 @@
 //   GET /dashboard                the page shell (no mesh data: everything comes from the admin API)
 //   GET /dashboard/assets/<file>  the bundled script, styles and icon (built by `npm run dashboard:build`)
 //   GET /v1/dashboard/session     (admin token) the dashboard's settings and a watch ticket cookie
-//   GET /v1/dashboard/sidecars/:service   (admin token) one sidecar isolate's debug state
+//   GET /v1/dashboard/sidecars/:service   (admin token) one sidecar isolate's debug state (SidecarControl)
 //   GET /dashboard/watch          the watch stream, opened with the ticket cookie (a WebSocket)
 // Every /v1 route sits behind the control Worker's admin-token middleware; the page itself holds
 // no data, and the watch route accepts only a ticket that a token holder was given.
 import { Hono, type Context } from "hono";
 import { REQUESTS_DATASET } from "../../analytics/request-layout.ts";
-import { sidecarBindingName } from "../../durable/bindings.ts";
+import type { SidecarControlRpc } from "../../policies/sidecar-control.ts";
+import { sidecarControl } from "./routes/debug.ts";
 import { DASHBOARD_ASSETS, DASHBOARD_INDEX } from "./dashboard-assets.gen.ts";
 import { cookieValue, DASHBOARD_WATCH_PATH, issueWatchTicket, verifyWatchTicket, WATCH_TICKET_COOKIE, watchTicketCookie } from "./dashboard-session.ts";
 
@@ -82,30 +83,23 @@ dashboardRoutes.get("/v1/dashboard/session", async (c) => {
   );
 });
 
-/** One debug view of a sidecar, or why it could not be read. */
-async function sidecarView(sidecar: Fetcher, view: string, token: string): Promise<unknown> {
+/** One debug view of a sidecar (SidecarControl.debugView), or why it could not be read. */
+async function sidecarView(sidecar: SidecarControlRpc, view: (typeof SIDECAR_VIEWS)[number]): Promise<unknown> {
   try {
-    const res = await sidecar.fetch(`https://sidecar/__edgemesh/${view}`, { headers: { authorization: `Bearer ${token}` } });
-    const text = await res.text();
-    if (!res.ok) return { error: `the sidecar answered ${res.status} for /__edgemesh/${view}`, detail: text.slice(0, 500) };
-    return JSON.parse(text) as unknown;
+    return await sidecar.debugView(view);
   } catch (err) {
-    return { error: `the sidecar could not be reached for /__edgemesh/${view}`, detail: (err as Error).message };
+    return { error: `the sidecar could not be asked for its ${view} view`, detail: (err as Error).message };
   }
 }
 
 dashboardRoutes.get("/v1/dashboard/sidecars/:service", async (c) => {
   const service = c.req.param("service");
-  if (!MESH_NAME.test(service)) return c.json({ error: `"${service}" is not a service name (lowercase letters, digits and '-')` }, 400);
-  const bindingName = sidecarBindingName(service);
-  const sidecar = (c.env as unknown as Record<string, unknown>)[bindingName] as Fetcher | undefined;
-  if (!sidecar || typeof sidecar.fetch !== "function") {
-    return c.json({ error: `the control Worker has no service binding ${bindingName} to the sidecar of "${service}"; add it to the control Worker's services to see its state here` }, 404);
-  }
-  const views = await Promise.all(SIDECAR_VIEWS.map((view) => sidecarView(sidecar, view, c.env.EDGEMESH_ADMIN_TOKEN)));
+  const found = sidecarControl(c.env, service);
+  if (!found.ok) return c.json({ error: `${found.error}; add it to the control Worker's services to see its state here` }, found.status);
+  const views = await Promise.all(SIDECAR_VIEWS.map((view) => sidecarView(found.sidecar, view)));
   return c.json({
     service,
-    binding: bindingName,
+    binding: found.binding,
     // A service binding reaches one isolate of the sidecar: its breaker, budget and outliers.
     scope: "one-isolate",
     ...Object.fromEntries(SIDECAR_VIEWS.map((view, i) => [view, views[i]])),

@@ -69,7 +69,6 @@ export function importRoutes<E extends Env>(deps: ImportRouteDeps<E>): Hono<E> {
     }
     const applied = await stub.apply(mesh, result.document, {
       ...(expectedVersion !== undefined ? { expectedVersion } : {}),
-      author: c.req.header("x-edgemesh-author") ?? "import",
       message: c.req.header("x-edgemesh-message") ?? `import: ${result.imported.join(", ") || "(no resources)"}`,
     });
     if (applied.ok) return c.json({ ...answer, applied: { version: applied.version, generation: applied.generation } }, 201, { etag: `"${applied.version}"` });

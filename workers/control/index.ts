@@ -1,4 +1,4 @@
-// The control Worker: the admin API under /v1 (every call needs the admin token) in front of the
+// The control Worker: the admin API under /v1 (every call needs a scoped admin token) in front of the
 // MeshControl Durable Object, which it exports with the relays of the distribution tier. Each
 // group of routes is its own module, mounted here.
 import { Hono } from "hono";
@@ -8,12 +8,15 @@ import { applyDocument } from "./apply.ts";
 import { control, meshName, type ControlBindings, type Ctx } from "./common.ts";
 import { dashboardRoutes } from "./dashboard-routes.ts";
 import { importRoutes, type ImportControl } from "./import-routes.ts";
+import { principalOf } from "./admin-auth.ts";
+import { auditRoutes } from "./routes/audit.ts";
 import { debugRoutes } from "./routes/debug.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { policyRoutes } from "./routes/policy.ts";
 import { registryRoutes } from "./routes/registry.ts";
 import { syncRoutes } from "./routes/sync.ts";
+import { tokenRoutes } from "./routes/tokens.ts";
 
 export { MeshControl } from "../../durable/mesh-control.ts";
 export { MeshRelay } from "../../durable/relay.ts";
@@ -37,13 +40,16 @@ app.route("/", healthRoutes);
 app.route("/", eventRoutes);
 app.route("/", syncRoutes);
 app.route("/", debugRoutes);
+app.route("/", tokenRoutes);
+app.route("/", auditRoutes);
 
 /** An import that applies goes the way of POST /v1/policy: validated and split here, then committed. */
 function importControl(c: Ctx): ImportControl {
   const stub = control(c);
   return {
     getPolicy: () => stub.getPolicy(),
-    apply: (mesh, document, options) => applyDocument(stub, mesh, document, { kind: "apply", ...options }),
+    // The author is the admin token that made the change, never a header the client chose.
+    apply: (mesh, document, options) => applyDocument(stub, mesh, document, { kind: "apply", ...options, author: principalOf(c).name }),
   };
 }
 app.route("/v1/import", importRoutes<ControlBindings>({ control: importControl, meshName }));

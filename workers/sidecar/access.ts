@@ -61,6 +61,14 @@ function prepareRule(rule: CompiledAccessRule): PreparedRule {
   };
 }
 
+/** What a snapshot compiled before access policy existed gets: no rules, nothing refused. */
+export const NO_ACCESS_RULES: PreparedAccess = { deny: [], allow: [], defaultDeny: false, defaultDenyId: "", needsPath: false };
+
+/** Whether any rule could refuse a request, so a service without rules skips the stage. */
+export function hasAccessRules(access: PreparedAccess): boolean {
+  return access.defaultDeny || access.deny.length > 0;
+}
+
 /** Once per snapshot: regexes compiled, caller and method lists turned into sets. */
 export function prepareAccess(access: CompiledAccess): PreparedAccess {
   const deny = access.deny.map(prepareRule);

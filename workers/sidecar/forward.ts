@@ -25,3 +25,12 @@ export function upstreamFor(endpoint: CompiledEndpoint, env: Record<string, unkn
 export function targetUrl(endpoint: CompiledEndpoint, url: URL): string {
   return endpoint.url !== undefined ? endpoint.url + url.pathname + url.search : url.href;
 }
+
+/**
+ * The headers a try (or a shadow) to `endpoint` carries: to an origin URL, the ones with the
+ * caller's forwarded mesh token when the sidecar made them; to a binding, the others (the callee
+ * Worker knows its caller from the binding, and needs no token).
+ */
+export function tryHeaders(endpoint: CompiledEndpoint, headers: Headers, originHeaders: Headers | undefined): Headers {
+  return originHeaders !== undefined && endpoint.url !== undefined ? originHeaders : headers;
+}

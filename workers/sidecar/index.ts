@@ -1,14 +1,17 @@
 // The sidecar: one per service, the same code for every service. This file only composes the
-// pipeline stages; each stage is its own module with its own tests.
+// pipeline stages; each stage is its own module with its own tests. Its public face is `fetch`;
+// the control plane reaches it on the `SidecarControl` entrypoint (probes, debug views), which
+// only a service binding can reach.
+import { WorkerEntrypoint } from "cloudflare:workers";
 import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, type MeshControlRpc } from "../../policies/snapshot.ts";
+import type { BindingProbe, ProbeAnswer, SidecarControlRpc, SidecarDebugView } from "../../policies/sidecar-control.ts";
 import { DEFAULT_RELAY_SHARDS, relayName, relayRegion, relayShard, type RelayRegion, type RequestPlace } from "../../policies/distribution.ts";
 import { allLoads, extendTry, hashKeyOf, reclaimedTries, reclaimExpiredTries, tryFinished, type TryLease } from "./balance.ts";
-import { hasAdminToken } from "../../auth/admin-token.ts";
 import { methodAllowsBody, planBody, type BodyPlan } from "./body.ts";
 import { activeSlots, admit, newBreaker, reclaimBreaker, release } from "./breaker.ts";
 import { budgetStatus, newRetryBudget } from "./budget.ts";
 import { decideFault, faultApplies, faultResponse } from "./fault.ts";
-import { upstreamFor } from "./forward.ts";
+import { tryHeaders, upstreamFor } from "./forward.ts";
 import { answerWithoutForwarding, shapeResponse, shapeUpstream } from "./filters.ts";
 import { withoutMeshHeaders } from "./headers.ts";
 import { extendLease, LEASE_GRACE_MS, type Lease } from "./lease.ts";
@@ -23,13 +26,17 @@ import { pickSubset } from "./split.ts";
 import { sleep } from "./sleep.ts";
 import { probeBinding } from "./probe.ts";
 import { recordOutcome } from "./report.ts";
-import { callerOf } from "./caller.ts";
+import { callerName, identityRefusedResponse } from "../../auth/identity.ts";
+import { TOKEN_HEADER } from "../../auth/verify.ts";
+import { accessDeniedBy, accessDeniedResponse, hasAccessRules } from "./access.ts";
+import { bindingCallerOf, debugCredentialValid, forwardedToken, identify, identityStatus, type IdentityEnv } from "./identity.ts";
+import { hasRateLimits, hasSharedLimits, newRateLimiterState, rateLimitedResponse, rateLimiterStatus, takeLocal, takeShared } from "./ratelimit.ts";
 import { startTrace, type RequestTrace } from "./telemetry.ts";
 import { recordRequest, telemetryStatus } from "./telemetry-recorder.ts";
 import type { TelemetryEnv } from "./telemetry-sink.ts";
 import { watchBody, type BodyWatch } from "./stream.ts";
 
-export interface SidecarEnv extends TelemetryEnv {
+export interface SidecarEnv extends TelemetryEnv, IdentityEnv {
   SERVICE_NAME: string;
   MESH_NAME: string;
   MESH_CONTROL: DurableObjectNamespace;
@@ -37,19 +44,19 @@ export interface SidecarEnv extends TelemetryEnv {
   SNAPSHOT_TTL_MS?: string;
   /** How long a cold isolate waits for the control plane (ms). */
   COLD_SNAPSHOT_TIMEOUT_MS?: string;
-  /** Guards the sidecar's /__edgemesh/ debug endpoints; without it they are all refused. */
-  EDGEMESH_ADMIN_TOKEN?: string;
   /** The distribution tier's relays (MeshRelay); without it check-ins go to MESH_CONTROL. */
   MESH_RELAY?: DurableObjectNamespace;
   /** Relays per region (default 4); the same on every sidecar of a service. */
   EDGEMESH_RELAY_SHARDS?: string;
 }
 
-const DEBUG_PREFIX = "/__edgemesh/";
+/** Where the debug endpoints were; the prefix stays reserved, answered 404 (see SidecarControl). */
+const RETIRED_DEBUG_PREFIX = "/__edgemesh/";
 
 // Per-isolate resilience state of this sidecar's service: plain data, never I/O objects.
 const resilience = newResilienceState(newRetryBudget());
 const breaker = newBreaker();
+const rateLimiter = newRateLimiterState();
 /** Requests that ended in sidecar-internal-error since the isolate started: each one a bug. */
 let internalErrors = 0;
 
@@ -87,53 +94,65 @@ function controlFor(env: SidecarEnv, src: SnapshotSource): MeshControlRpc {
   return env.MESH_RELAY.get(env.MESH_RELAY.idFromName(name), { locationHint: hint }) as unknown as MeshControlRpc;
 }
 
-function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | Promise<Response> {
-  // The probe fetches any binding and the snapshot shows every endpoint: never open to all.
-  if (!env.EDGEMESH_ADMIN_TOKEN) {
-    return meshError(403, "x-edgemesh-denied-by", "admin-token-not-configured", {
-      detail: "this sidecar's debug endpoints are disabled: set EDGEMESH_ADMIN_TOKEN on it and send authorization: Bearer <token>",
-    });
+/** One debug view of this isolate, as plain data (SidecarControl.debugView). */
+function debugView(view: SidecarDebugView, env: SidecarEnv): unknown {
+  switch (view) {
+    case "status": {
+      const s = snapshotStatus();
+      return {
+        service: env.SERVICE_NAME,
+        mesh: env.MESH_NAME,
+        isolateId: s.isolateId,
+        snapshot: s.loaded
+          ? { policyVersion: s.loaded.snapshot.policyVersion, generation: s.loaded.snapshot.generation, source: s.loaded.source, checkedAtMs: s.loaded.checkedAtMs }
+          : null,
+        revalidations: s.revalidations,
+        failures: s.failures,
+        lastError: s.lastError ?? null,
+      };
+    }
+    case "telemetry":
+      return telemetryStatus();
+    case "snapshot":
+      return snapshotStatus().loaded?.snapshot ?? null;
+    case "outliers":
+      return outlierReport(resilience.outliers, Date.now());
+    case "resilience": {
+      const snapshot = snapshotStatus().loaded?.snapshot;
+      const nowMs = Date.now();
+      // What vanished requests left behind is given back first, so the counts are the live ones.
+      reclaimBreaker(breaker, nowMs);
+      reclaimExpiredTries(nowMs);
+      return {
+        breaker: { active: activeSlots(breaker), pending: breaker.pending, rejectedPending: breaker.rejectedPending, reclaimedSlots: breaker.slots.reclaimed },
+        retryBudget: snapshot ? budgetStatus(resilience.budget, snapshot.retryBudget, nowMs) : null,
+        endpointLoads: Object.fromEntries(allLoads()),
+        reclaimedTries: reclaimedTries(),
+        mirror: mirrorStats,
+        internalErrors,
+      };
+    }
+    case "security":
+      return { identity: identityStatus(), rateLimits: rateLimiterStatus(rateLimiter), tokenKeysConfigured: Boolean(env.EDGEMESH_TOKEN_KEYS) };
+    default:
+      throw new Error(`unknown debug view "${String(view)}"`);
   }
-  if (!hasAdminToken(request.headers.get("authorization"), env.EDGEMESH_ADMIN_TOKEN)) {
-    return meshError(401, "x-edgemesh-denied-by", "admin-token-required");
+}
+
+/**
+ * The control plane's door into the sidecar: a named entrypoint, reachable only over a service
+ * binding (the control Worker's SIDECAR_<SERVICE>, `entrypoint = "SidecarControl"`), never from
+ * the internet, so it needs no credential and the sidecar holds none that could change policy.
+ */
+export class SidecarControl extends WorkerEntrypoint<SidecarEnv> implements SidecarControlRpc {
+  /** A health check of one of this sidecar's binding endpoints (probe.ts). */
+  async probe(probe: BindingProbe): Promise<ProbeAnswer> {
+    return probeBinding(probe, this.env as unknown as Record<string, unknown>);
   }
-  if (url.pathname === `${DEBUG_PREFIX}status`) {
-    const s = snapshotStatus();
-    return Response.json({
-      service: env.SERVICE_NAME,
-      mesh: env.MESH_NAME,
-      isolateId: s.isolateId,
-      snapshot: s.loaded
-        ? { policyVersion: s.loaded.snapshot.policyVersion, generation: s.loaded.snapshot.generation, source: s.loaded.source, checkedAtMs: s.loaded.checkedAtMs }
-        : null,
-      revalidations: s.revalidations,
-      failures: s.failures,
-      lastError: s.lastError ?? null,
-    });
+
+  async debugView(view: SidecarDebugView): Promise<unknown> {
+    return debugView(view, this.env);
   }
-  if (url.pathname === `${DEBUG_PREFIX}telemetry`) return Response.json(telemetryStatus());
-  if (url.pathname === `${DEBUG_PREFIX}snapshot`) {
-    return Response.json(snapshotStatus().loaded?.snapshot ?? null);
-  }
-  if (url.pathname === `${DEBUG_PREFIX}outliers`) return Response.json(outlierReport(resilience.outliers, Date.now()));
-  if (url.pathname === `${DEBUG_PREFIX}resilience`) {
-    const snapshot = snapshotStatus().loaded?.snapshot;
-    const nowMs = Date.now();
-    // What vanished requests left behind is given back first, so the counts are the live ones.
-    reclaimBreaker(breaker, nowMs);
-    reclaimExpiredTries(nowMs);
-    return Response.json({
-      breaker: { active: activeSlots(breaker), pending: breaker.pending, rejectedPending: breaker.rejectedPending, reclaimedSlots: breaker.slots.reclaimed },
-      retryBudget: snapshot ? budgetStatus(resilience.budget, snapshot.retryBudget, nowMs) : null,
-      endpointLoads: Object.fromEntries(allLoads()),
-      reclaimedTries: reclaimedTries(),
-      mirror: mirrorStats,
-      internalErrors,
-    });
-  }
-  // The control plane's health checks of binding endpoints (see probe.ts).
-  if (url.pathname === `${DEBUG_PREFIX}probe`) return probeBinding(url, env as unknown as Record<string, unknown>);
-  return meshError(404, "x-edgemesh-error", "unknown-debug-endpoint", { known: [`${DEBUG_PREFIX}status`, `${DEBUG_PREFIX}snapshot`, `${DEBUG_PREFIX}outliers`, `${DEBUG_PREFIX}resilience`, `${DEBUG_PREFIX}telemetry`] });
 }
 
 /**
@@ -226,17 +245,18 @@ function decorate(response: Response, result: ProxyResult, debug: DebugInfo | un
 }
 
 async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, trace: RequestTrace): Promise<Response> {
+  const props: unknown = ctx.props;
   const url = new URL(request.url);
-  if (url.pathname.startsWith(DEBUG_PREFIX)) {
+  if (url.pathname.startsWith(RETIRED_DEBUG_PREFIX)) {
     trace.enabled = false;
-    return debugEndpoint(request, url, env);
+    return meshError(404, "x-edgemesh-error", "not-found", { detail: "a sidecar's debug views are in the admin API: GET /v1/sidecars/<service>/debug/<view>" });
   }
 
   const colo = request.cf?.colo as string | undefined;
   trace.colo = colo ?? "";
   const loaded = await currentSnapshot(sourceFor(env, request.cf as RequestPlace | undefined), (p) => ctx.waitUntil(p));
   if (!loaded) {
-    // Why (the control plane's error, which may list the mesh's services) is at /__edgemesh/status.
+    // Why (the control plane's error, which may list the mesh's services) is in the status debug view.
     return meshError(503, "x-edgemesh-error", "no-snapshot", { detail: "this sidecar has no configuration yet; its control plane has not answered" });
   }
   const { snapshot } = loaded;
@@ -246,11 +266,30 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
     trace.countStreamedBytes = snapshot.telemetry.countStreamedBytes;
   }
 
+  // Zero trust: who is calling (binding props, a verified token, or "external"), then whether they
+  // may; a token is only verified when one is presented, and nothing here waits on the control plane.
+  const identified = identify(request, props, loaded.identity, env);
+  const identity = identified instanceof Promise ? await identified : identified;
+  if (identity.kind === "refused") return identityRefusedResponse(identity);
+  const caller = callerName(identity);
+  trace.source = caller;
+  if (hasAccessRules(loaded.access)) {
+    const deniedBy = accessDeniedBy(loaded.access, caller, { method: request.method, path: url.pathname, headers: request.headers });
+    if (deniedBy !== undefined) return accessDeniedResponse(deniedBy, caller);
+  }
+
   const facts: RequestFacts = { method: request.method, path: url.pathname, headers: request.headers, query: () => url.searchParams };
   const matched = matchRoute(loaded.routes, facts);
   if (!matched) return meshError(404, "x-edgemesh-no-route", "no-route-matched", { service: snapshot.service });
   const route = matched.route;
   trace.route = route.name;
+  if (hasRateLimits(loaded.rateLimits, route.name)) {
+    // The isolate's buckets first: an isolate already over a limit never waits on the binding.
+    const limited = { route: route.name, caller, clientIp: request.headers.get("cf-connecting-ip") ?? "unknown" };
+    const refusal = takeLocal(rateLimiter, loaded.rateLimits, limited, Date.now())
+      ?? (hasSharedLimits(loaded.rateLimits, route.name) ? await takeShared(rateLimiter, loaded.rateLimits, limited, env as unknown as Record<string, unknown>) : undefined);
+    if (refusal) return rateLimitedResponse(refusal);
+  }
   // Redirects and direct responses answer here: nothing is forwarded, so nothing is admitted.
   const answered = answerWithoutForwarding(route.filters, request.method, url);
   if (answered) return answered;
@@ -295,16 +334,15 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
     hold.slot = granted ?? (await admission.granted);
   } else hold.slot = admission.slot;
 
-  // x-edgemesh-debug reveals endpoints and versions: honoured only with the admin token, which is
-  // the mesh's credential, so it is not passed on to the service either.
-  const debugAsked = request.headers.get(DEBUG_HEADER) !== null;
-  const debugAllowed = debugAsked && hasAdminToken(request.headers.get("authorization"), env.EDGEMESH_ADMIN_TOKEN ?? "");
+  // x-edgemesh-debug reveals endpoints and versions: honoured only with a debug credential
+  // (x-edgemesh-debug-token, from POST /v1/debug-tokens), which, as x-edgemesh-*, is not passed on.
+  const debugAllowed = request.headers.get(DEBUG_HEADER) !== null && (await debugCredentialValid(request, loaded.identity, env));
 
   let result: ProxyResult;
   try {
     const bindings = env as unknown as Record<string, unknown>;
     // Only the sidecar speaks for the mesh: inbound x-edgemesh-* headers are taken off.
-    let headers = withoutMeshHeaders(request.headers, debugAllowed ? ["authorization"] : []);
+    let headers = withoutMeshHeaders(request.headers);
     let incoming = request.body;
     // A GET or HEAD sent with a body goes upstream without it (see body.ts).
     if (incoming && !methodAllowsBody(request.method)) {
@@ -328,6 +366,12 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
     if (body.kind === "buffered") trace.requestBytes = body.bytes.byteLength;
     // Header modifiers and rewrites of the route, then of the chosen destination.
     const upstream = shapeUpstream(route.filters, subset, url, headers);
+    // Origins get the caller's identity as a token they can verify; bindings know it from props.
+    let originHeaders: Headers | undefined;
+    if (loaded.hasUrlEndpoints) {
+      const token = await forwardedToken(caller, loaded.identity, env);
+      if (token !== undefined) (originHeaders = new Headers(upstream.headers)).set(TOKEN_HEADER, token);
+    }
 
     // Shadows only for admitted requests, so shedding load also sheds its mirror traffic.
     if (route.mirror && shouldMirror(route.mirror, Math.random())) {
@@ -336,13 +380,13 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
         const shadowEndpoint = pickMirrorEndpoint(route.mirror);
         const target = upstreamFor(shadowEndpoint, bindings);
         if (typeof target === "string") mirrorStats.failed++;
-        else ctx.waitUntil(sendShadow(target, shadowEndpoint, upstream.url, request.method, upstream.headers, body.kind === "buffered" ? body.bytes : null, route.timeoutMs));
+        else ctx.waitUntil(sendShadow(target, shadowEndpoint, upstream.url, request.method, tryHeaders(shadowEndpoint, upstream.headers, originHeaders), body.kind === "buffered" ? body.bytes : null, route.timeoutMs));
       }
     }
 
     result = await proxy(
       {
-        snapshot, route, members, env: bindings, url: upstream.url, body, startedMs, headers: upstream.headers,
+        snapshot, route, members, env: bindings, url: upstream.url, body, startedMs, headers: upstream.headers, originHeaders,
         method: request.method,
         colo: colo ?? "",
         hashKey: hashKeyOf(snapshot.loadBalancer, request.headers, facts.query),
@@ -372,7 +416,8 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
-    const trace = startTrace(request, callerOf(ctx.props), Date.now());
+    // Until identity is known (a refusal before it: no snapshot), the binding's caller or external.
+    const trace = startTrace(request, bindingCallerOf(ctx.props), Date.now());
     let response: Response;
     try {
       response = await handle(request, env, ctx, trace);

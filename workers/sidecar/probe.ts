@@ -1,28 +1,23 @@
 // Health checks of binding endpoints on behalf of the control plane. Service bindings belong to
-// the sidecar, so MeshControl asks the sidecar (GET /__edgemesh/probe?binding=&path=&timeoutMs=)
-// and the check takes the same path as the traffic. The answer is always 200 with JSON, so the
-// control plane can tell the endpoint's status from a failure to reach the sidecar.
-
-export interface ProbeAnswer {
-  status?: number;
-  latencyMs: number;
-  error?: string;
-  timedOut?: boolean;
-}
+// the sidecar, so MeshControl asks the sidecar (SidecarControl.probe over the control Worker's
+// SIDECAR_<SERVICE> binding) and the check takes the same path as the traffic. The answer is always
+// data, never an exception, so the control plane can tell the endpoint's status from a failure to
+// reach the sidecar.
+import type { BindingProbe, ProbeAnswer } from "../../policies/sidecar-control.ts";
 
 interface Fetchable {
   fetch(request: Request): Promise<Response>;
 }
 
-export async function probeBinding(url: URL, env: Record<string, unknown>): Promise<Response> {
-  const binding = url.searchParams.get("binding") ?? "";
-  const path = url.searchParams.get("path") ?? "/healthz";
-  const timeoutMs = Math.max(1, Math.min(Number(url.searchParams.get("timeoutMs") ?? 1000) || 1000, 60_000));
-  const target = env[binding] as Fetchable | undefined;
-  if (!/^[A-Z_][A-Z0-9_]*$/.test(binding) || !target || typeof target.fetch !== "function") {
-    return Response.json({ error: `this sidecar has no service binding "${binding}"`, latencyMs: 0 } satisfies ProbeAnswer);
-  }
-  if (!path.startsWith("/")) return Response.json({ error: `probe path must start with "/": ${path}`, latencyMs: 0 } satisfies ProbeAnswer);
+const BINDING_NAME = /^[A-Z_][A-Z0-9_]*$/;
+
+export async function probeBinding(probe: BindingProbe, env: Record<string, unknown>): Promise<ProbeAnswer> {
+  const binding = typeof probe.binding === "string" ? probe.binding : "";
+  const path = typeof probe.path === "string" ? probe.path : "/healthz";
+  const timeoutMs = Math.max(1, Math.min(Number(probe.timeoutMs) || 1000, 60_000));
+  const target = BINDING_NAME.test(binding) ? (env[binding] as Fetchable | undefined) : undefined;
+  if (!target || typeof target.fetch !== "function") return { error: `this sidecar has no service binding "${binding}"`, latencyMs: 0 };
+  if (!path.startsWith("/")) return { error: `probe path must start with "/": ${path}`, latencyMs: 0 };
   const started = Date.now();
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -35,12 +30,12 @@ export async function probeBinding(url: URL, env: Record<string, unknown>): Prom
       // The abort makes the late fetch reject (or it answers anyway): nobody awaits it any more.
       sent.then((late) => late.body?.cancel(), () => {}).catch(() => {});
       controller.abort();
-      return Response.json({ timedOut: true, error: `no answer within ${timeoutMs} ms`, latencyMs: Date.now() - started } satisfies ProbeAnswer);
+      return { timedOut: true, error: `no answer within ${timeoutMs} ms`, latencyMs: Date.now() - started };
     }
     await res.body?.cancel();
-    return Response.json({ status: res.status, latencyMs: Date.now() - started } satisfies ProbeAnswer);
+    return { status: res.status, latencyMs: Date.now() - started };
   } catch (err) {
-    return Response.json({ error: err instanceof Error ? err.message : String(err), latencyMs: Date.now() - started } satisfies ProbeAnswer);
+    return { error: err instanceof Error ? err.message : String(err), latencyMs: Date.now() - started };
   } finally {
     clearTimeout(timer);
   }

@@ -8,7 +8,7 @@ import { chooseEndpoint, loadOf, recordLatency, recordLatencyLowerBound, retainL
 import { bodyForTry, isReplayable, type BodyPlan } from "./body.ts";
 import { recordRequest, withdrawRetry, type RetryBudgetState } from "./budget.ts";
 import { decideFault, faultResponse, NO_FAULT } from "./fault.ts";
-import { targetUrl, upstreamFor } from "./forward.ts";
+import { targetUrl, tryHeaders, upstreamFor } from "./forward.ts";
 import { hedge, type RunningTry } from "./hedge.ts";
 import { LEASE_GRACE_MS } from "./lease.ts";
 import { isAdmitted, newOutlierState, recordOutlierOutcome, retainEndpoints, takeProbe, type OutlierState } from "./outlier.ts";
@@ -37,6 +37,8 @@ export interface ProxyRequest {
   url: URL;
   /** The headers to send upstream (the sidecar's own x-edgemesh-* already taken off). */
   headers: Headers;
+  /** For tries to origin URLs: `headers` plus the caller's forwarded mesh token (forward.ts). */
+  originHeaders?: Headers;
   body: BodyPlan;
   env: Record<string, unknown>;
   colo: string;
@@ -141,7 +143,7 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
       return { ...base, outcome: { kind: "connect-failure" }, response: meshError(502, "x-edgemesh-error", "missing-binding"), injected: false, error: upstream };
     }
     // Built before the try counts as started: a request that cannot be built never leaves a try in flight.
-    const upstreamRequest = new Request(targetUrl(endpoint, req.url), { method: req.method, headers: req.headers, body: bodyForTry(req.body, req.method), redirect: "manual", signal: controller.signal });
+    const upstreamRequest = new Request(targetUrl(endpoint, req.url), { method: req.method, headers: tryHeaders(endpoint, req.headers, req.originHeaders), body: bodyForTry(req.body, req.method), redirect: "manual", signal: controller.signal });
     const load = loadOf(endpoint.id);
     const startedMs = Date.now();
     const lease = tryStarted(load, startedMs, startedMs + timeoutMs + LEASE_GRACE_MS);

@@ -52,6 +52,11 @@ export function prepareRateLimits(limits: readonly CompiledRateLimit[], routeNam
   return { byRoute, everyRoute: prepared.filter((p) => !p.limit.routes) };
 }
 
+/** Whether any limit applies to this route, so a request on a route without limits skips the stage. */
+export function hasRateLimits(prepared: PreparedRateLimits, route: string): boolean {
+  return (prepared.byRoute.get(route) ?? prepared.everyRoute).length > 0;
+}
+
 export interface RateLimitRequest {
   route: string;
   /** The verified caller's name, or "external". */

@@ -6,12 +6,21 @@
 // revalidations cost no call at all.
 import { PRESENCE_EVERY_TTLS, snapshotCacheKey } from "../../policies/distribution.ts";
 import type { MeshControlRpc, ServiceSnapshot, SnapshotReply } from "../../policies/snapshot.ts";
+import { NO_ACCESS_RULES, prepareAccess, type PreparedAccess } from "./access.ts";
+import { prepareIdentity, type PreparedIdentity } from "./identity.ts";
 import { prepareRoutes, type PreparedRoute } from "./match.ts";
+import { prepareRateLimits, type PreparedRateLimits } from "./ratelimit.ts";
 import { pendingFailures, restoreOutcomes, takeOutcomes } from "./report.ts";
 
 export interface LoadedSnapshot {
   snapshot: ServiceSnapshot;
   routes: PreparedRoute[];
+  /** Zero trust, compiled once per snapshot: who is calling, who may, how often. */
+  identity: PreparedIdentity;
+  access: PreparedAccess;
+  rateLimits: PreparedRateLimits;
+  /** Whether any endpoint is an origin URL: only tries to those carry a forwarded mesh token. */
+  hasUrlEndpoints: boolean;
   /** Date.now() of the last successful check against the control plane (or the cache load). */
   checkedAtMs: number;
   /** "cache": loaded from the Cache API and not yet confirmed by the control plane. */
@@ -92,7 +101,17 @@ function install(snapshot: ServiceSnapshot, source: LoadedSnapshot["source"], no
     if (source === "control") state.loaded!.source = "control";
     return state.loaded!;
   }
-  const loaded: LoadedSnapshot = { snapshot, routes: prepareRoutes(snapshot.routes), checkedAtMs: nowMs, source };
+  const loaded: LoadedSnapshot = {
+    snapshot,
+    routes: prepareRoutes(snapshot.routes),
+    // Snapshots cached by a control plane older than access policy have neither field.
+    identity: prepareIdentity(snapshot),
+    access: snapshot.access ? prepareAccess(snapshot.access) : NO_ACCESS_RULES,
+    rateLimits: prepareRateLimits(snapshot.rateLimits ?? [], snapshot.routes.map((r) => r.name)),
+    hasUrlEndpoints: snapshot.endpoints.some((e) => e.url !== undefined),
+    checkedAtMs: nowMs,
+    source,
+  };
   state.loaded = loaded;
   return loaded;
 }

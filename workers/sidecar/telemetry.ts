@@ -84,6 +84,10 @@ export function outcomeOf(response: Response, attempts: number): { outcome: Outc
   if (error === "sidecar-internal-error") return { outcome: "error", reason: error };
   const denied = h.get("x-edgemesh-denied-by");
   if (denied !== null) return { outcome: "denied", reason: denied };
+  const unauthenticated = h.get("x-edgemesh-unauthenticated");
+  if (unauthenticated !== null) return { outcome: "unauthenticated", reason: unauthenticated };
+  const limited = h.get("x-edgemesh-rate-limited");
+  if (limited !== null) return { outcome: "rate-limited", reason: limited };
   // connect-failure, upstream-reset, missing-binding, ...: the upstream could not be reached.
   return { outcome: response.status >= 500 ? "failed" : "ok", reason: error };
 }

@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import type { ApplyResult } from "../../../durable/mesh-control.ts";
 import { policyJsonSchema, validatePolicy } from "../../../policies/schema.ts";
+import { principalOf } from "../admin-auth.ts";
 import { applyDocument, rollbackTo } from "../apply.ts";
 import {
   badIfMatch, badLimit, control, expectedVersion, integerParam, limitParam, MAX_POLICY_BYTES, meshName, readJson, type ControlBindings, type Ctx,
@@ -65,7 +66,8 @@ policyRoutes.post("/v1/policy", async (c) => {
   const result = await applyDocument(control(c), meshName(c), body.value, {
     kind: "apply",
     expectedVersion: expected,
-    author: c.req.header("x-edgemesh-author") ?? "admin-api",
+    // Who applied it is the token's name, never a header the client chose.
+    author: principalOf(c).name,
     message: c.req.header("x-edgemesh-message") ?? "",
   });
   return applyResponse(c, result);
@@ -76,6 +78,6 @@ policyRoutes.post("/v1/policy/rollback", async (c) => {
   if (expected === "bad") return badIfMatch(c);
   const to = integerParam(c, "to");
   if (to === "bad") return c.json({ error: "?to must be a policy version number" }, 400);
-  const result = await rollbackTo(control(c), meshName(c), to, { expectedVersion: expected, author: c.req.header("x-edgemesh-author") ?? "admin-api" });
+  const result = await rollbackTo(control(c), meshName(c), to, { expectedVersion: expected, author: principalOf(c).name });
   return applyResponse(c, result);
 });

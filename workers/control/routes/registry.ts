@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import { LeaseTtlMs } from "../../../policies/health.ts";
 import { Endpoint, jsonPath, PolicyDocument } from "../../../policies/schema.ts";
+import { noteForAudit } from "../admin-auth.ts";
 import { control, readJson, type ControlBindings } from "../common.ts";
 
 export const registryRoutes = new Hono<ControlBindings>();
@@ -45,6 +46,7 @@ registryRoutes.post("/v1/registry/:service", async (c) => {
     return c.json({ error: "registration rejected", errors }, 400);
   }
   const { id, binding, url, labels, weight } = parsed.data;
+  noteForAudit(c, { target: `${c.req.param("service")}/${id}` });
   const endpoint = { id, labels, weight, ...(binding !== undefined ? { binding } : {}), ...(url !== undefined ? { url: url.replace(/\/+$/, "") } : {}) };
   const result = await control(c).register(c.req.param("service"), endpoint, lease.leaseTtlMs);
   if (result.ok) return c.json(result, 201);
