@@ -43,8 +43,7 @@ workers.push({
   modulesRoot: path.dirname(driverFile),
   modules: [{ type: "ESModule", path: driverFile, contents: await readFile(driverFile, "utf8") }],
   compatibilityDate: COMPATIBILITY_DATE,
-  // The debug headers that say which version a sidecar serves need the admin token.
-  bindings: { SIDECARS: names.map((_, i) => `S${i}`).join(","), ADMIN_TOKEN: DEFAULT_ADMIN_TOKEN },
+  bindings: { SIDECARS: names.map((_, i) => `S${i}`).join(",") },
   serviceBindings: Object.fromEntries(names.map((n, i) => [`S${i}`, n])),
 });
 
@@ -66,8 +65,10 @@ try {
     return body;
   };
   const driver = await mf.getWorker("bench-propagation-client");
+  // The debug headers that say which version a sidecar serves need a debug credential.
+  const debugToken = (await admin("/v1/debug-tokens", { method: "POST", body: JSON.stringify({ ttlMs: 6 * 3_600_000 }) })).token as string;
   const drive = async (expect: number, timeoutMs: number) =>
-    (await (await driver.fetch(`http://driver/run?expect=${expect}&timeoutMs=${timeoutMs}&gapMs=${GAP_MS}`)).json()) as { firstSeenMs: (number | null)[]; requests: number; failures: number };
+    (await (await driver.fetch(`http://driver/run?expect=${expect}&timeoutMs=${timeoutMs}&gapMs=${GAP_MS}`, { headers: { "x-edgemesh-debug-token": debugToken } })).json()) as { firstSeenMs: (number | null)[]; requests: number; failures: number };
 
   let version = (await admin("/v1/policy", { method: "POST", body: JSON.stringify(policy(10_000)) })).version as number;
   // Warm every isolate onto the first version.

@@ -7,7 +7,7 @@
 //   2. one instance is slowed by 100 ms: p99 with peak-EWMA P2C vs round robin vs healthy-only
 //      (target: P2C p99 within 1.5x of healthy-only);
 //   3. one instance dies mid-run: requests lost (target <= 0.1%) and time until it stops getting
-//      traffic (its ejection, from the sidecar's /__edgemesh/outliers).
+//      traffic (its ejection, from the sidecar's outliers debug view).
 // Prints a table per scenario and writes bench/results/resilience.json. Every endpoint id is new
 // per run of a scenario, so no scenario inherits another's latency estimates or ejections.
 // Peers: the same scenarios through nginx and HAProxy (Debian packages) in front of the same kind of
@@ -91,7 +91,7 @@ async function apply(api: Record<string, unknown>): Promise<void> {
   if (res.status !== 201) throw new Error(`policy refused: ${JSON.stringify(body)}`);
   // Wait until the sidecar serves the new version (it revalidates every 100 ms here).
   for (let i = 0; i < 100; i++) {
-    const r = await sidecar.fetch("http://bench/__edgemesh/status", { headers: { authorization: `Bearer ${mesh.adminToken}` } });
+    const r = await mesh.admin("/v1/sidecars/api/debug/status");
     const status = (await r.json()) as { snapshot: { policyVersion: number } | null };
     if (status.snapshot?.policyVersion === body.version) return;
     await (await sidecar.fetch("http://bench/__warmup")).arrayBuffer();
@@ -178,7 +178,7 @@ async function scenarioDies(): Promise<unknown> {
   await apply({ endpoints: endpointsOf(ups) });
   const victim = ups[0]!;
   const loadsOf = async () =>
-    ((await (await sidecar.fetch("http://bench/__edgemesh/resilience", { headers: { authorization: `Bearer ${mesh.adminToken}` } })).json()) as {
+    ((await mesh.sidecarView("api", "resilience")) as {
       endpointLoads: Record<string, { tries: number; lastTryAtMs: number }>;
     }).endpointLoads[victim.id] ?? { tries: 0, lastTryAtMs: 0 };
   const running = load(REQUESTS, CONCURRENCY);
@@ -191,7 +191,7 @@ async function scenarioDies(): Promise<unknown> {
   const triesAfterDeath = after.tries - triesBefore;
   const lastTryAfterDeathMs = triesAfterDeath > 0 ? Math.max(0, after.lastTryAtMs - killedAtMs) : 0;
   const lost = REQUESTS - (r.statuses["200"] ?? 0);
-  const outliers = (await (await sidecar.fetch("http://bench/__edgemesh/outliers", { headers: { authorization: `Bearer ${mesh.adminToken}` } })).json()) as {
+  const outliers = (await mesh.sidecarView("api", "outliers")) as {
     events: { atMs: number; endpoint: string; event: string; reason: string }[];
   };
   const ejection = outliers.events.find((e) => e.endpoint === victim.id && e.event === "ejected");

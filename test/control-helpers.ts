@@ -110,12 +110,9 @@ export async function startHarness(): Promise<{ fresh(): Promise<Harness>; dispo
   };
 }
 
-/** A sidecar's debug status (/__edgemesh/status, with the admin token). */
+/** A sidecar's debug status (its SidecarControl entrypoint, through the admin API). */
 export async function sidecarStatus(mesh: RunningMesh, service: string): Promise<any> {
-  const { sidecarName } = await import("../scripts/mesh.ts");
-  const worker = await mesh.mf.getWorker(sidecarName(service));
-  const res = await worker.fetch("http://mesh.test/__edgemesh/status", { headers: { authorization: `Bearer ${mesh.adminToken}` } });
-  return res.json();
+  return mesh.sidecarView(service, "status");
 }
 
 /**

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { percentile } from "./stats.ts";
-import { CONTROL_WORKER, DEFAULT_ADMIN_TOKEN, instanceName, sidecarName, startMesh } from "../mesh.ts";
+import { CONTROL_WORKER, instanceName, sidecarName, startMesh } from "../mesh.ts";
 import { REQUESTS_DATASET, toDataPoint } from "../../analytics/request-layout.ts";
 import { outcomeOf, recordOf, startTrace } from "../../workers/sidecar/telemetry.ts";
 
@@ -108,7 +108,7 @@ export async function measureTelemetryOverhead(log: (line: string) => void = con
         {
           name: "traced-ae-sidecar",
           script: "sidecar",
-          vars: { SERVICE_NAME: "traced-ae", MESH_NAME: "bench-telemetry", EDGEMESH_ADMIN_TOKEN: DEFAULT_ADMIN_TOKEN },
+          vars: { SERVICE_NAME: "traced-ae", MESH_NAME: "bench-telemetry" },
           serviceBindings: { UPSTREAM_1: instanceName("bench-telemetry", "traced-ae-1") },
           options: {
             durableObjects: { MESH_CONTROL: { className: "MeshControl", scriptName: CONTROL_WORKER, useSQLite: true } },
@@ -125,9 +125,8 @@ export async function measureTelemetryOverhead(log: (line: string) => void = con
     const applied = await mesh.applyPolicy({ mesh: "bench-telemetry", services: { traced: endpoint, "traced-ae": endpoint, untraced: { ...endpoint, telemetry: { enabled: false } } } });
     if (applied.status !== 201) throw new Error(`policy refused: ${await applied.text()}`);
     const client = await mesh.mf.getWorker("bench-client");
-    const tracedSidecar = await mesh.mf.getWorker(sidecarName("traced"));
     const telemetryStatus = async () =>
-      (await (await tracedSidecar.fetch("http://bench/__edgemesh/telemetry", { headers: { authorization: `Bearer ${mesh.adminToken}` } })).json()) as {
+      (await mesh.sidecarView("traced", "telemetry")) as {
         sink: string; written: number; buffered: number; inFlight: number; dropped: Record<string, number>;
       };
     const run = async (target: "sidecar" | "direct" | "proxy", requests: number) => {

@@ -57,8 +57,8 @@ async function call(service: string, path: string, init: RequestInit = {}): Prom
 async function servedGeneration(service: string): Promise<number> {
   // Any request lets a sidecar revalidate its snapshot in the background; the status says which it serves.
   await (await call(service, "/__conformance/warm-up")).arrayBuffer();
-  const status = await call(service, "/__edgemesh/status", { headers: { authorization: `Bearer ${mesh.adminToken}` } });
-  return ((await status.json()) as { snapshot: { generation: number } | null }).snapshot?.generation ?? 0;
+  const status = (await mesh.sidecarView(service, "status")) as { snapshot: { generation: number } | null };
+  return status.snapshot?.generation ?? 0;
 }
 
 /** Resets to the base policy, imports and applies the case's manifest, and waits until every sidecar serves it. */
@@ -86,7 +86,7 @@ async function applyCase(c: ConformanceCase): Promise<void> {
 const sansSpaces = (value: string | null | undefined) => value?.split(/,\s*/).join(",");
 
 async function check(e: Expectation): Promise<void> {
-  const res = await call(e.service ?? "echo", e.path, { method: e.method ?? "GET", headers: { ...e.headers, "x-edgemesh-debug": "1", authorization: `Bearer ${mesh.adminToken}` } });
+  const res = await call(e.service ?? "echo", e.path, { method: e.method ?? "GET", headers: { ...e.headers, ...(await mesh.debugHeaders()) } });
   const status = e.status ?? (e.location ? 302 : 200);
   const text = await res.text();
   expect(res.status, text).toBe(status);

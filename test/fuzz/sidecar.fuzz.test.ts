@@ -1,6 +1,7 @@
 // Property-based fuzzing of the sidecar on the real runtime (workerd via Miniflare), over raw
 // HTTP/1.1 sockets so nothing a client could send is off limits: random methods, paths and query
-// strings, header names, values and sizes (the mesh's own x-edgemesh-* among them), bodies sent
+// strings, header names, values and sizes (the mesh's own x-edgemesh-* among them, identity claims
+// and tokens, forged or real, and a real debug credential), bodies sent
 // with a length or chunked, and clients that disconnect before, during or after their upload or
 // halfway through the response. Properties: the sidecar never answers 500 sidecar-internal-error,
 // not even to a client that went away (it counts them), and once every deadline has passed no
@@ -49,9 +50,14 @@ function policy() {
     circuitBreaker: { maxConcurrent: 8, maxPending: 4 },
     outlierDetection: { consecutiveGatewayErrors: 5, baseEjectionMs: 200, maxEjectionMs: 1000 },
     retryBudget: { percent: 50, minRetriesPerSecond: 20 },
+    // Zero trust runs first on every request: a deny rule, and a limit no batch reaches.
+    access: { deny: [{ name: "no-secret", paths: [{ prefix: "/x/secret" }, { regex: "/re/[a-z]+/admin" }] }] },
+    rateLimits: [{ name: "per-ip", per: ["client-ip", "caller"], requests: 100_000, periodMs: 1000 }],
   };
 }
 
+/** Stands for the mesh's real debug credential, minted once the mesh runs. */
+const DEBUG_CREDENTIAL = "(debug credential)";
 const TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~";
 const PATH_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/%";
 const token = (min: number, max: number) => fc.string({ unit: fc.constantFrom(...TOKEN_CHARS), minLength: min, maxLength: max });
@@ -59,12 +65,15 @@ const token = (min: number, max: number) => fc.string({ unit: fc.constantFrom(..
 const headerValue = fc.oneof(
   fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 64 }),
   fc.integer({ min: 0, max: 8192 }).map((n) => "v".repeat(n)),
-  fc.constantFrom("1", "", "Bearer edgemesh-local-admin-token", "Bearer wrong", "0", "-1", "chunked"),
+  fc.constantFrom("1", "", "Bearer edgemesh-local-admin-token", "Bearer wrong", "0", "-1", "chunked", "productpage", "external", DEBUG_CREDENTIAL),
+  // Shaped like a mesh token: three base64url parts, a forged signature.
+  fc.tuple(token(1, 40), token(1, 200), token(86, 86)).map(([h, p, sig]) => `eyJ${h}.${p}.${sig}`.replace(/[^A-Za-z0-9_.-]/g, "A")),
 );
 
 const headerName = fc.oneof(
   token(1, 24),
   fc.constantFrom("x-edgemesh-debug", "x-edgemesh-shadow", "X-EdgeMesh-Route", "authorization", "x-re", "cookie", "accept-encoding", "x-flaky-status", "x-flaky-delay-ms", "x-edgemesh-generated"),
+  fc.constantFrom("x-edgemesh-token", "x-edgemesh-caller", "x-edgemesh-debug-token", "cf-connecting-ip"),
 );
 
 const flakyStatus = fc.constantFrom("200", "204", "304", "404", "429", "500", "502", "503", "599");
@@ -146,7 +155,7 @@ function send(c: Case): Promise<Outcome> {
       for (const [name, value] of c.headers) {
         // Framing is the test's job, not the case's.
         if (/^(content-length|transfer-encoding|host|connection)$/i.test(name)) continue;
-        lines.push(`${name}: ${value}`);
+        lines.push(`${name}: ${value === DEBUG_CREDENTIAL ? m.debugHeaders["x-edgemesh-debug-token"] : value}`);
       }
       if (c.flakyStatus) lines.push(`x-flaky-status: ${c.flakyStatus}`);
       if (c.flakyDelayMs !== undefined) lines.push(`x-flaky-delay-ms: ${c.flakyDelayMs}`);

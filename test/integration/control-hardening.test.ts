@@ -125,7 +125,7 @@ describe("a control plane whose storage was reset", () => {
     const stateDir = await mkdtemp(path.join(os.tmpdir(), "edgemesh-reset-"));
     cleanup.push(() => rm(stateDir, { recursive: true, force: true }));
     const web = (timeoutMs: number) => doc("hd", { web: { endpoints: [{ id: "web-1", binding: "WEB_1" }], snapshotTtlMs: 200, subsets: { all: {} }, routes: [{ name: `t${timeoutMs}`, to: [{ subset: "all" }], timeoutMs }] } });
-    const status = async (m: RunningMesh) => (await fetch(new URL("/__edgemesh/status", m.url), { headers: { authorization: `Bearer ${m.adminToken}` } })).json() as Promise<any>;
+    const status = async (m: RunningMesh) => m.sidecarView("web", "status");
     const warm = async (m: RunningMesh, until: (s: any) => boolean) =>
       eventually(async () => {
         await (await fetch(new URL("/warm", m.url))).arrayBuffer();

@@ -180,13 +180,17 @@ describe("isolates of one colo", () => {
     const base = workers.find((w) => w.name === sidecarName("web"))!;
     const names = Array.from({ length: 8 }, (_, i) => `${base.name}-isolate-${i}`);
     workers.push(...names.map((name) => ({ ...base, name })));
+    // The control Worker reaches each isolate's SidecarControl entrypoint, as it does a sidecar's.
+    const control = workers.find((w) => w.name === CONTROL_WORKER)!;
+    control.serviceBindings = { ...(control.serviceBindings as object), ...Object.fromEntries(names.map((name, i) => [`ISOLATE_${i}`, { name, entrypoint: "SidecarControl" }])) };
     const mf = new Miniflare({ log: new Log(LogLevel.WARN), cf: { colo: "LCL", country: "ZZ" }, workers });
     try {
       const controlUrl = await mf.unsafeGetDirectURL(CONTROL_WORKER);
       const admin = (p: string, init: RequestInit = {}) => fetch(new URL(p, controlUrl), { ...init, headers: { authorization: "Bearer edgemesh-local-admin-token", "content-type": "application/json" } });
       expect((await admin("/v1/policy", { method: "POST", body: JSON.stringify(policy()) })).status).toBe(201);
       const isolates = await Promise.all(names.map((n) => mf.getWorker(n)));
-      const status = async () => Promise.all(isolates.map(async (w) => (await w.fetch("http://x/__edgemesh/status", { headers: { authorization: "Bearer edgemesh-local-admin-token" } })).json() as Promise<any>));
+      const entrypoints = (await mf.getBindings(CONTROL_WORKER)) as Record<string, { debugView(view: string): Promise<any> }>;
+      const status = async () => Promise.all(names.map((_, i) => entrypoints[`ISOLATE_${i}`]!.debugView("status")));
       const end = Date.now() + 3_000;
       await Promise.all(isolates.map(async (w) => {
         while (Date.now() < end) {

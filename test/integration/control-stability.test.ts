@@ -71,8 +71,8 @@ async function steadyTraffic(mesh: RunningMesh, stop: Promise<void>, concurrency
   return out;
 }
 
-const sidecarStatus = async (mesh: RunningMesh) =>
-  (await fetch(new URL("/__edgemesh/status", mesh.url), { headers: { authorization: `Bearer ${mesh.adminToken}` } })).json() as Promise<any>;
+/** The web sidecar's status, from its SidecarControl entrypoint through the admin API. */
+const sidecarStatus = async (mesh: RunningMesh) => mesh.sidecarView("web", "status");
 
 const setFault = (mesh: RunningMesh, snapshot: "ok" | "fail" | "slow", delayMs = 0) =>
   adminJson(mesh, "/v1/debug/fault", { method: "PUT", json: { snapshot, delayMs } });

@@ -88,7 +88,7 @@ async function reviewsServing(n: number): Promise<{ versions: Set<string>; subse
   const versions = new Set<string>();
   const subsets: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
-    const res = await reviews("/reviews/0", { headers: { "x-edgemesh-debug": "1", authorization: `Bearer ${mesh.adminToken}` } });
+    const res = await reviews("/reviews/0", { headers: await mesh.debugHeaders() });
     await res.arrayBuffer();
     versions.add(res.headers.get("x-edgemesh-snapshot-version") ?? "none");
     const subset = res.headers.get("x-edgemesh-subset") ?? "none";
@@ -259,7 +259,7 @@ describe("the dashboard in Chromium", () => {
     policy.services.reviews.routes[1].to = [{ subset: "v3", weight: 100 }];
     const applied = await mesh.admin("/v1/policy", {
       method: "POST",
-      headers: { "content-type": "application/json", "x-edgemesh-author": "ana", "x-edgemesh-message": "all reviews to v3" },
+      headers: { "content-type": "application/json", "x-edgemesh-message": "all reviews to v3" },
       body: JSON.stringify(policy),
     });
     expect(applied.status).toBe(201);

@@ -195,7 +195,7 @@ describe("POST /v1/import", () => {
     const call = async (method: string) => {
       const answer = await web.fetch(`http://web/shop.v1.Cart/${method}`, {
         method: "POST",
-        headers: { "content-type": "application/json", "connect-protocol-version": "1", "x-edgemesh-debug": "1", authorization: `Bearer ${mesh.adminToken}` },
+        headers: { "content-type": "application/json", "connect-protocol-version": "1", ...(await mesh.debugHeaders()) },
         body: "{}",
       });
       return { route: answer.headers.get("x-edgemesh-route"), endpoint: ((await answer.json()) as { endpoint: string }).endpoint };

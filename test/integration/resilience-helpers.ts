@@ -1,5 +1,6 @@
 // A small mesh for resilience tests: service "api" with misbehaving instances (test/workers/flaky.ts)
 // and a load client inside workerd bound to api's sidecar.
+import type { SidecarDebugView } from "../../policies/sidecar-control.ts";
 import { afterAll, beforeAll, beforeEach } from "vitest";
 import { instanceName, sidecarName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
 
@@ -16,8 +17,9 @@ export interface ResilienceMesh {
   configure(id: string, behaviour: Record<string, unknown>): Promise<void>;
   stats(id: string): Promise<{ hits: number; shadowHits: number; bodies: number; lastHeaders: string[] }>;
   resetStats(): Promise<void>;
-  debug(path: string): Promise<any>;
-  /** Headers that get a request the sidecar's debug headers (they need the admin token). */
+  /** One debug view of the api sidecar (status, outliers, resilience, …), through the admin API. */
+  debug(view: string): Promise<any>;
+  /** Headers that get a request the sidecar's debug headers (they need a debug credential). */
   debugHeaders: Record<string, string>;
   dispose(): Promise<void>;
 }
@@ -129,10 +131,10 @@ export async function startResilienceMesh(ids: string[], opts: ResilienceMeshOpt
     async resetStats() {
       for (const worker of instances.values()) await (await worker.fetch("http://flaky/__flaky/reset", { method: "POST" })).arrayBuffer();
     },
-    async debug(path) {
-      return (await call(`/__edgemesh/${path}`, { headers: { authorization: `Bearer ${mesh.adminToken}` } })).json();
+    async debug(view) {
+      return mesh.sidecarView("api", view as SidecarDebugView);
     },
-    debugHeaders: { "x-edgemesh-debug": "1", authorization: `Bearer ${mesh.adminToken}` },
+    debugHeaders: await mesh.debugHeaders(),
     dispose: () => mesh.dispose(),
   };
   return self;

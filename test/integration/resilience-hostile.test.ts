@@ -255,21 +255,43 @@ describe("the mesh's own headers (item 11)", () => {
     expect(debugged.headers.get("x-edgemesh-route")).toBe("r");
   });
 
-  it("x-edgemesh-debug is honoured only with the admin token, which is not passed on to the service", async () => {
+  it("x-edgemesh-debug is honoured only with a debug credential for this service, which is not passed on", async () => {
     await m.apply(service([{ name: "r", to }], {}, ["api-a"]));
-    const refused: Record<string, string>[] = [{ "x-edgemesh-debug": "1" }, { "x-edgemesh-debug": "1", authorization: `Bearer ${m.mesh.adminToken}x` }];
+    const mint = async (path: string, body: unknown) => {
+      const res = await m.mesh.admin(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      expect(res.status, path).toBe(201);
+      return ((await res.json()) as { token: string }).token;
+    };
+    const identityToken = await mint("/v1/mesh-tokens", { caller: "api", callee: "api", ttlMs: 60_000 });
+    const otherService = await mint("/v1/debug-tokens", { service: "billing" });
+    const refused: Record<string, string>[] = [
+      { "x-edgemesh-debug": "1" },
+      // The admin token is no debug credential: it never reaches a sidecar.
+      { "x-edgemesh-debug": "1", authorization: `Bearer ${m.mesh.adminToken}` },
+      { "x-edgemesh-debug": "1", "x-edgemesh-debug-token": identityToken },
+      { "x-edgemesh-debug": "1", "x-edgemesh-debug-token": otherService },
+      { "x-edgemesh-debug": "1", "x-edgemesh-debug-token": `${m.debugHeaders["x-edgemesh-debug-token"]!.slice(0, -4)}AAAA` },
+    ];
     for (const headers of refused) {
       const res = await m.call("/", { headers });
       await res.arrayBuffer();
-      expect(res.headers.get("x-edgemesh-endpoint")).toBeNull();
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-edgemesh-endpoint"), JSON.stringify(Object.keys(headers))).toBeNull();
       expect(res.headers.get("x-edgemesh-snapshot-version")).toBeNull();
     }
-    // A wrong token is the service's business: it is passed on like any other header.
+    // Authorization is the service's business: passed on like any other header.
     expect((await m.stats("api-a")).lastHeaders).toContain("authorization");
     const res = await m.call("/", { headers: m.debugHeaders });
     await res.arrayBuffer();
     expect(res.headers.get("x-edgemesh-endpoint")).toBe(epId("api-a"));
-    expect((await m.stats("api-a")).lastHeaders).not.toContain("authorization");
+    const forwarded = (await m.stats("api-a")).lastHeaders;
+    expect(forwarded).not.toContain("x-edgemesh-debug-token");
+    expect(forwarded).not.toContain("x-edgemesh-debug");
+    // A debug credential for this one service opens it too.
+    const forApi = await mint("/v1/debug-tokens", { service: "api", ttlMs: 60_000 });
+    const own = await m.call("/", { headers: { "x-edgemesh-debug": "1", "x-edgemesh-debug-token": forApi } });
+    await own.arrayBuffer();
+    expect(own.headers.get("x-edgemesh-route")).toBe("r");
   });
 
   it("error bodies never carry the raw exception text", async () => {
@@ -280,7 +302,7 @@ describe("the mesh's own headers (item 11)", () => {
     const text = await res.text();
     expect(JSON.parse(text)).toEqual({ error: "upstream-reset", route: "r" });
     expect(text).not.toMatch(/simulated|flaky/);
-    // The operator asking with the token gets the detail in a header.
+    // The operator asking with a debug credential gets the detail in a header.
     const debugged = await m.call("/", { headers: m.debugHeaders });
     await debugged.arrayBuffer();
     expect(debugged.headers.get("x-edgemesh-error-detail")).toMatch(/simulated connection reset/);

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BOOKINFO, DEFAULT_ADMIN_TOKEN, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
+import { BOOKINFO, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
 import { untilSidecarCurrent } from "../control-helpers.ts";
 import { bookinfoPolicy, nodeServer, sidecar, sleep, tally, type Fetch } from "../helpers.ts";
 
@@ -24,11 +24,11 @@ let origin: Awaited<ReturnType<typeof nodeServer>>;
 const cleanup: (() => Promise<unknown>)[] = [];
 
 /** A mesh of its own with the policy applied (persisted under `persistRoot` when given). */
-async function freshMesh(persistRoot?: string): Promise<{ mesh: RunningMesh; reviews: Fetch }> {
+async function freshMesh(persistRoot?: string): Promise<{ mesh: RunningMesh; reviews: Fetch; debug: Record<string, string> }> {
   const own = await startMesh({ topology: TOPOLOGY, ...(persistRoot ? { persistRoot } : {}) });
   cleanup.push(() => own.dispose());
   expect((await own.applyPolicy(await policyWithEcho(), 0)).status).toBe(201);
-  return { mesh: own, reviews: await sidecar(own, "reviews") };
+  return { mesh: own, reviews: await sidecar(own, "reviews"), debug: await own.debugHeaders() };
 }
 
 async function policyWithEcho(): Promise<any> {
@@ -48,8 +48,8 @@ async function policyWithEcho(): Promise<any> {
   return doc;
 }
 
-// The sidecar gives its debug headers only to requests that carry the admin token.
-const debug = { "x-edgemesh-debug": "1", authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}` };
+// The sidecar gives its debug headers only to requests that carry a debug credential of its mesh.
+let debug: Record<string, string>;
 
 beforeAll(async () => {
   origin = await nodeServer((req, res) => {
@@ -69,6 +69,7 @@ beforeAll(async () => {
   expect(res.status).toBe(201);
   reviews = await sidecar(mesh, "reviews");
   echo = await sidecar(mesh, "echo");
+  debug = await mesh.debugHeaders();
 });
 
 afterAll(async () => {
@@ -152,7 +153,7 @@ describe("policy lifecycle", () => {
   });
 
   it("refuses a bad policy with its error paths and keeps the active one serving", async () => {
-    const { mesh, reviews } = await freshMesh();
+    const { mesh, reviews, debug } = await freshMesh();
     const before = (await (await mesh.admin("/v1/policy")).json()) as { version: number };
     const bad = await policyWithEcho();
     bad.services.reviews.routes[1].to = [{ subset: "v7", weight: 100 }];
@@ -178,7 +179,7 @@ describe("policy lifecycle", () => {
   });
 
   it("changes routing within the snapshot TTL of an apply, then rolls back", async () => {
-    const { mesh, reviews } = await freshMesh();
+    const { mesh, reviews, debug } = await freshMesh();
     const current = (await (await mesh.admin("/v1/policy")).json()) as { version: number };
     // Warm the sidecar so it holds the current snapshot.
     await tally(() => reviews("/reviews/0", { headers: debug }), 20, "x-edgemesh-subset");
@@ -240,7 +241,9 @@ describe("policy lifecycle", () => {
     const after = (await (await again.admin("/v1/policy/history")).json()) as any;
     expect(after).toEqual(before);
     const reviewsAgain = await sidecar(again, "reviews");
-    const counts = await tally(() => reviewsAgain("/reviews/0", { headers: { ...debug, "end-user": "jason" } }), 10, "x-edgemesh-endpoint");
+    // A restarted local mesh has new token keys: a debug credential of its own.
+    const debugAgain = await again.debugHeaders();
+    const counts = await tally(() => reviewsAgain("/reviews/0", { headers: { ...debugAgain, "end-user": "jason" } }), 10, "x-edgemesh-endpoint");
     expect(counts).toEqual({ "reviews-v2": 10 });
   });
 });

@@ -10,7 +10,7 @@ import { ROOT } from "../../scripts/build.ts";
 import { BOOKINFO, sidecarName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
 import { REQUESTS_DATASET } from "../../analytics/request-layout.ts";
 import { goldenMetricsSql, parseWindow, type MetricWindow } from "../../workers/control/golden-metrics.ts";
-import { bookinfoPolicy, nodeServer, sidecar, sleep } from "../helpers.ts";
+import { bookinfoPolicy, nodeServer, sleep } from "../helpers.ts";
 
 const TOPOLOGY: Topology = {
   mesh: "bookinfo",
@@ -133,9 +133,8 @@ describe("telemetry through the local mesh", () => {
     expect((await load("sampler", `requests=${total * 0.7}&concurrency=8&path=/ok`)).statuses).toEqual({ 200: total * 0.7 });
     expect((await load("sampler", `requests=${total * 0.3}&concurrency=8&path=/boom&h-x-flaky-status=500`)).statuses).toEqual({ 500: total * 0.3 });
     // Wait until the sidecar has accounted for every request and sent every row it kept.
-    const call = await sidecar(mesh, "sampled");
     const status = await eventually(
-      async () => (await (await call("/__edgemesh/telemetry", { headers: { authorization: `Bearer ${mesh.adminToken}` } })).json()) as { recorded: number; sampledOut: number; written: number; buffered: number; inFlight: number },
+      async () => (await mesh.sidecarView("sampled", "telemetry")) as { recorded: number; sampledOut: number; written: number; buffered: number; inFlight: number },
       (s) => s.recorded + s.sampledOut >= total && s.buffered === 0 && s.inFlight === 0,
     );
     expect(status.written).toBe(status.recorded);
@@ -228,9 +227,8 @@ describe("a misbehaving telemetry sink", () => {
         expect(Math.max(...run.latenciesMs)).toBeLessThan(5_000);
         expect(Date.now() - started).toBeLessThan(60_000);
 
-        const call = await sidecar(broken, "flaky");
         const status = await eventually(
-          async () => (await (await call("/__edgemesh/telemetry", { headers: { authorization: `Bearer ${broken.adminToken}` } })).json()) as any,
+          async () => (await broken.sidecarView("flaky", "telemetry")) as any,
           (s) => s.dropped.sinkFailed + s.dropped.sinkTimeout > 0,
         );
         expect(status.sink).toBe("store");
