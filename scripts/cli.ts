@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { validatePolicy } from "../policies/schema.ts";
+import { addCredentialCommands } from "./cli-credentials.ts";
 
 const baseUrl = process.env.EDGEMESH_URL ?? "http://127.0.0.1:8788";
 const token = process.env.EDGEMESH_ADMIN_TOKEN ?? "edgemesh-local-admin-token";
@@ -145,7 +146,7 @@ const program = new Command("edgemesh")
   .addHelpText("after", `
 Environment:
   EDGEMESH_URL          the control plane (default http://127.0.0.1:8788)
-  EDGEMESH_ADMIN_TOKEN  the admin token (default the local one)
+  EDGEMESH_ADMIN_TOKEN  an admin token: the bootstrap secret or one from "tokens create" (default the local one)
   EDGEMESH_MESH         a mesh other than the control plane's default
 
 Run "edgemesh help <command>" for a command's options.`)
@@ -191,10 +192,9 @@ program
   .description("apply a policy document; the active one stays in force if it is refused")
   .argument("<file>", "the policy document (JSON)")
   .option("--expect <version>", "refuse unless this version is active (two operators cannot overwrite each other)", integer("--expect"))
-  .option("--message <text>", "why, kept in the history")
-  .option("--author <name>", "who, kept in the history (default $USER)")
-  .action(async (file: string, o: { expect?: string; message?: string; author?: string }) => {
-    const headers: Record<string, string> = { "x-edgemesh-author": o.author ?? process.env.USER ?? "cli" };
+  .option("--message <text>", "why, kept in the history (who: the name of your admin token)")
+  .action(async (file: string, o: { expect?: string; message?: string }) => {
+    const headers: Record<string, string> = {};
     if (o.expect !== undefined) headers["if-match"] = `"${o.expect}"`;
     if (o.message !== undefined) headers["x-edgemesh-message"] = o.message;
     const res = await api("POST", "/v1/policy", { body: await readDocument(file), headers });
@@ -479,6 +479,8 @@ program
     console.log(table(names, data.map((row) => names.map((n) => (row[n] === null || row[n] === undefined ? "" : String(row[n]))))));
     console.log(`(${res.body.rows ?? data.length} row${(res.body.rows ?? data.length) === 1 ? "" : "s"})`);
   });
+
+addCredentialCommands(program, { api, refuse, fail, table, when });
 
 try {
   if (process.argv.length <= 2) program.outputHelp();

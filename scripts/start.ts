@@ -13,12 +13,15 @@ const trafficEveryMs = Number(process.env.EDGEMESH_TRAFFIC_MS ?? 1000);
 
 const started = performance.now();
 process.env.WRANGLER_SEND_METRICS = "false";
-const mesh = await startMesh({ topology: BOOKINFO, port, controlPort, persistRoot, adminToken, verbose: process.env.EDGEMESH_VERBOSE === "1" });
+const policy = await readPolicy(policyFile);
+// The mesh's token keys are made afresh for each start (never printed); the policy says which
+// rate limiting bindings the sidecars need.
+const mesh = await startMesh({ topology: BOOKINFO, port, controlPort, persistRoot, adminToken, policy, verbose: process.env.EDGEMESH_VERBOSE === "1" });
 
 const current = await mesh.admin("/v1/policy");
 let policyLine: string;
 if (current.status === 404) {
-  const res = await mesh.applyPolicy(await readPolicy(policyFile), 0);
+  const res = await mesh.applyPolicy(policy, 0);
   const body = (await res.json()) as { version?: number; errors?: unknown };
   if (!res.ok) {
     console.error(`the policy in ${policyFile} was refused:`, JSON.stringify(body, null, 2));
@@ -56,10 +59,12 @@ edgemesh is running (ready in ${Math.round(performance.now() - started)} ms)
   policy                             ${policyLine}
   state                              ${persistRoot}
 
-Try:
-  curl -H 'x-edgemesh-debug: 1' -H 'authorization: Bearer ${adminToken}' -i ${new URL("/api/v1/products/0", mesh.url).href}
-  EDGEMESH_URL=${mesh.controlUrl.origin} EDGEMESH_ADMIN_TOKEN=${adminToken} npx edgemesh status
-  EDGEMESH_URL=${mesh.controlUrl.origin} EDGEMESH_ADMIN_TOKEN=${adminToken} npx edgemesh stat edges
+Try (the CLI needs: export EDGEMESH_URL=${mesh.controlUrl.origin} EDGEMESH_ADMIN_TOKEN=${adminToken}):
+  npx edgemesh status
+  npx edgemesh stat edges
+  curl -i -H 'x-edgemesh-debug: 1' -H "x-edgemesh-debug-token: $(npx edgemesh token debug)" ${new URL("/api/v1/products/0", mesh.url).href}
+  npx edgemesh tokens create dashboard --scope read     # a read-only admin token
+  npx edgemesh audit                                    # who changed what
 ${trafficEveryMs > 0 ? `\nSending a request every ${trafficEveryMs} ms (EDGEMESH_TRAFFIC_MS=0 turns it off).` : ""}
 Ctrl-C stops the mesh.`);
 

@@ -234,7 +234,7 @@ describe("the stream idle timeout (item 9)", () => {
 describe("the mesh's own headers (item 11)", () => {
   it("are taken off inbound requests: a client cannot make a real write look like a shadow", async () => {
     await m.apply(service([{ name: "r", to }], {}, ["api-a"]));
-    const res = await m.call("/", { method: "PUT", body: "real", headers: { "x-edgemesh-shadow": "1", "X-EdgeMesh-Caller": "admin" } });
+    const res = await m.call("/", { method: "PUT", body: "real", headers: { "x-edgemesh-shadow": "1", "X-EdgeMesh-Route": "admin" } });
     expect(res.status).toBe(200);
     await res.arrayBuffer();
     const seen = await m.stats("api-a");
@@ -280,6 +280,7 @@ describe("the mesh's own headers (item 11)", () => {
       expect(res.headers.get("x-edgemesh-snapshot-version")).toBeNull();
     }
     // Authorization is the service's business: passed on like any other header.
+    await (await m.call("/", { headers: { "x-edgemesh-debug": "1", authorization: "Bearer the-service-s-own" } })).arrayBuffer();
     expect((await m.stats("api-a")).lastHeaders).toContain("authorization");
     const res = await m.call("/", { headers: m.debugHeaders });
     await res.arrayBuffer();
