@@ -78,6 +78,9 @@ beforeAll(async () => {
   const doc = await bookinfoPolicy();
   doc.services.flaky = { endpoints: [{ id: "flaky-1", binding: "FLAKY_1" }], ...noEjection, telemetry: { countStreamedBytes: true } };
   doc.services.sampled = { endpoints: [{ id: "sampled-1", binding: "SAMPLED_1" }], ...noEjection, telemetry: { sampleInterval: SAMPLE_INTERVAL } };
+  // An identity claim without a token makes the caller external here (the default refuses it,
+  // which test/integration/security.test.ts covers), so forged claims can be counted.
+  doc.access = { unverifiedIdentity: "external" };
   const applied = await mesh.applyPolicy(doc);
   expect(applied.status).toBe(201);
 });
