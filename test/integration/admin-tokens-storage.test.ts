@@ -1,4 +1,4 @@
-// The AdminTokens component on real Durable Object SQLite storage (Miniflare), behind the same
+// The AdminTokens and AuditLog components on real Durable Object SQLite storage (Miniflare), behind the same
 // brute-force throttle MeshControl will hold: values shown once and stored only as SHA-256,
 // list without values, revocation at once, the bootstrap secret with scope admin, lockouts with
 // a wait, expiry, lookups through the hash's index, and tokens that survive a restart of the
@@ -122,5 +122,37 @@ describe("admin tokens on Durable Object SQLite", () => {
     mf = await start();
     expect(await rpc("authenticate", `Bearer ${token}`, "10.0.0.3", T0)).toEqual({ ok: true, principal: { name: "survivor", scope: "write" } });
     expect((await rpc("list", T0)).map((t: any) => t.name)).not.toContain("dashboard");
+  });
+});
+
+describe("the audit log on Durable Object SQLite", () => {
+  const record = (i: number, over: Record<string, unknown> = {}) => ({
+    atMs: T0 + i, mesh: "bookinfo", tokenName: i % 3 === 0 ? "ci" : "ops", tokenScope: "write", action: i % 2 === 0 ? "policy.apply" : "registry.register",
+    target: `t${i}`, outcome: "ok", clientIp: "192.0.2.1", detail: { version: i }, ...over,
+  });
+
+  it("pages newest first, filters by token, action prefix and mesh in SQL, keeps the newest records and survives a restart", async () => {
+    const seqs: number[] = [];
+    for (let i = 1; i <= 400; i++) seqs.push(await rpc("appendAudit", record(i, i === 400 ? { mesh: "other" } : {})));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    const first = await rpc("auditPage", { limit: 10 });
+    expect(first.records.map((r: any) => r.target)).toEqual(Array.from({ length: 10 }, (_, i) => `t${400 - i}`));
+    expect(first.records[1]).toEqual({ seq: seqs[398], ...record(399) });
+    const second = await rpc("auditPage", { limit: 10, before: first.nextBefore });
+    expect(second.records[0].target).toBe("t390");
+    expect((await rpc("auditPage", { tokenName: "ci", limit: 5 })).records.every((r: any) => r.tokenName === "ci")).toBe(true);
+    expect((await rpc("auditPage", { action: "policy.", limit: 1000 })).records.every((r: any) => r.action === "policy.apply")).toBe(true);
+    // The prefix is a prefix, not a pattern: no wildcard in it is interpreted.
+    expect((await rpc("auditPage", { action: "%", limit: 5 })).records).toEqual([]);
+    expect((await rpc("auditPage", { mesh: "other" })).records.map((r: any) => r.target)).toEqual(["t400"]);
+    // Pruned to the newest 150 (once per 100 inserts, so up to 100 more in between).
+    const all = await rpc("auditPage", { limit: 1000 });
+    expect(all.records.length).toBeGreaterThanOrEqual(150);
+    expect(all.records.length).toBeLessThanOrEqual(250);
+    expect(all.records.at(-1).target).not.toBe("t1");
+    expect(all.nextBefore).toBeNull();
+    await mf.dispose();
+    mf = await start();
+    expect((await rpc("auditPage", { limit: 1 })).records[0].target).toBe("t400");
   });
 });

@@ -153,6 +153,61 @@ describe("edgemesh CLI", () => {
     expect(unsupported.stderr).toContain("HTTP 400");
   });
 
+  it("manages admin tokens and reads the audit log: a read token reads and cannot write", async () => {
+    const created = await cli("tokens", "create", "cli-reader", "--scope", "read", "--ttl", "1d");
+    expect(created.code).toBe(0);
+    const value = created.stdout.trim();
+    expect(value).toMatch(/^edgemesh_[A-Za-z0-9_-]{43}$/);
+    expect(created.stderr).toContain("shown this once");
+    const list = await cli("tokens", "list");
+    expect(list.stdout).toMatch(/^NAME +SCOPE +CREATED +BY +LAST_USED +EXPIRES$/m);
+    expect(list.stdout).toMatch(/cli-reader +read +\S+ \S+ +bootstrap +never/);
+    expect(list.stdout).not.toContain(value);
+    const asReader = (...args: string[]) =>
+      run(process.execPath, [path.join(ROOT, "bin/edgemesh.mjs"), ...args], { cwd: ROOT, env: { ...process.env, EDGEMESH_URL: mesh.controlUrl.origin, EDGEMESH_ADMIN_TOKEN: value } })
+        .then(({ stdout }) => ({ code: 0, stdout, stderr: "" }), (e: { code: number; stdout: string; stderr: string }) => e);
+    expect((await asReader("status")).code).toBe(0);
+    const refused = await asReader("rollback");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/insufficient-scope.*HTTP 403/);
+    expect((await cli("tokens", "revoke", "cli-reader")).stdout).toContain('revoked admin token "cli-reader"');
+    expect((await asReader("status")).code).toBe(1);
+    const audit = await cli("audit", "--limit", "5");
+    expect(audit.stdout).toMatch(/^SEQ +WHEN +TOKEN +ACTION +TARGET +OUTCOME +MESH +CLIENT +DETAIL$/m);
+    expect(audit.stdout).toMatch(/bootstrap +tokens\.revoke +cli-reader +ok/);
+    expect(audit.stdout).toMatch(/cli-reader +policy\.rollback +- +refused/);
+    expect((await cli("tokens", "create", "x", "--scope", "root")).code).toBe(2);
+  });
+
+  it("issues mesh tokens and debug credentials, and makes and reads key sets locally", async () => {
+    const issued = await cli("token", "issue", "--as", "productpage", "--for", "reviews", "--ttl", "5m");
+    expect(issued.code).toBe(0);
+    const inspected = await cli("token", "inspect", issued.stdout.trim());
+    expect(inspected.stdout).toContain("caller productpage -> callee reviews in mesh bookinfo");
+    expect(inspected.stdout).toContain("the signature was not checked");
+    const debugToken = (await cli("token", "debug", "--for", "reviews")).stdout.trim();
+    const { sidecar } = await import("../helpers.ts");
+    const reviews = await sidecar(mesh, "reviews");
+    const res = await reviews("/reviews/0", { headers: { "x-edgemesh-debug": "1", "x-edgemesh-debug-token": debugToken } });
+    await res.arrayBuffer();
+    expect(res.headers.get("x-edgemesh-service")).toBe("reviews");
+
+    const keys = await cli("token", "keygen", "--kid", "k-2026");
+    const set = JSON.parse(keys.stdout);
+    expect(set.keys).toEqual([expect.objectContaining({ kid: "k-2026", status: "signing", d: expect.any(String) })]);
+    await writeFile(path.join(dir, "keys.json"), keys.stdout);
+    const rotated = JSON.parse((await cli("token", "keygen", "--add-to", path.join(dir, "keys.json"))).stdout);
+    expect(rotated.keys.map((k: { status: string }) => k.status)).toEqual(["signing", "verify"]);
+    await writeFile(path.join(dir, "rotated.json"), JSON.stringify(rotated));
+    const pub = JSON.parse((await cli("token", "public", path.join(dir, "rotated.json"))).stdout);
+    expect(pub.keys).toHaveLength(2);
+    expect(JSON.stringify(pub)).not.toContain('"d"');
+    await writeFile(path.join(dir, "broken.json"), JSON.stringify({ keys: [{ ...set.keys[0], status: "maybe" }] }));
+    const broken = await cli("token", "public", path.join(dir, "broken.json"));
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toContain("keys[0].status must be one of signing, verify, retired");
+  });
+
   it("says clearly when the control plane cannot be reached", async () => {
     const { stderr, code } = await run(process.execPath, [path.join(ROOT, "bin/edgemesh.mjs"), "status"], {
       env: { ...process.env, EDGEMESH_URL: "http://127.0.0.1:9" },
@@ -196,6 +251,9 @@ describe("npm start", () => {
     const urls = await first.ready;
     expect(Date.now() - startedMs).toBeLessThan(15_000);
     expect(first.output()).toMatch(/applied policies\/bookinfo\.json as version 1/);
+    // It says how to get a debug credential, and never prints a key.
+    expect(first.output()).toContain("x-edgemesh-debug-token: $(npx edgemesh token debug)");
+    expect(first.output()).not.toMatch(/"d"|"x":/);
     const page = await fetch(urls.app);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("The Comedy of Errors");

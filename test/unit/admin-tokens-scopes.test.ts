@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { auditRecord } from "../../auth/audit.ts";
+import { auditedAction, auditOutcomeOf, auditRecord } from "../../auth/audit.ts";
 import { bearerToken, requiredAdminScope, scopeAllows } from "../../auth/admin-token.ts";
 
 describe("admin scopes", () => {
@@ -20,11 +20,15 @@ describe("admin scopes", () => {
       ["GET", "/v1/audit", "read"],
       ["POST", "/v1/analytics/sql", "read"],
       ["GET", "/metrics", "read"],
+      // A debug credential shows what a read token already sees.
+      ["POST", "/v1/debug-tokens", "read"],
+      ["GET", "/v1/sidecars/reviews/debug/status", "read"],
       ["POST", "/v1/policy", "write"],
       ["POST", "/v1/policy/rollback", "write"],
       ["POST", "/v1/registry/reviews", "write"],
       ["POST", "/v1/registry/reviews/r1/heartbeat", "write"],
       ["DELETE", "/v1/registry/reviews/r1", "write"],
+      ["POST", "/v1/import", "write"],
       ["GET", "/v1/tokens", "admin"],
       ["POST", "/v1/tokens", "admin"],
       ["DELETE", "/v1/tokens/ci", "admin"],
@@ -52,7 +56,43 @@ describe("audit records", () => {
       action: "policy.apply", target: "7", outcome: "ok", clientIp: "192.0.2.1", atMs: 5,
       detail: { version: 7, token: "edgemesh_secret", authorization: "Bearer x", apiKey: "k" },
     });
-    expect(record).toEqual({ atMs: 5, tokenName: "ci", tokenScope: "write", action: "policy.apply", target: "7", outcome: "ok", clientIp: "192.0.2.1", detail: { version: 7 } });
+    expect(record).toEqual({ atMs: 5, mesh: "", tokenName: "ci", tokenScope: "write", action: "policy.apply", target: "7", outcome: "ok", clientIp: "192.0.2.1", detail: { version: 7 } });
     expect(auditRecord(undefined, { action: "policy.apply", outcome: "refused", clientIp: "x", atMs: 1 })).toMatchObject({ tokenName: "", tokenScope: "" });
+  });
+});
+
+describe("which admin calls the audit log records", () => {
+  const action = (method: string, url: string) => {
+    const parsed = new URL(url, "http://control");
+    return auditedAction(method, parsed.pathname, parsed.searchParams);
+  };
+
+  it("names every change, with its target from the path", () => {
+    expect(action("POST", "/v1/policy")).toEqual({ action: "policy.apply", target: "" });
+    expect(action("POST", "/v1/policy/rollback?to=3")).toEqual({ action: "policy.rollback", target: "" });
+    expect(action("POST", "/v1/registry/reviews")).toEqual({ action: "registry.register", target: "reviews" });
+    expect(action("DELETE", "/v1/registry/reviews/r%2D1")).toEqual({ action: "registry.deregister", target: "reviews/r-1" });
+    expect(action("POST", "/v1/tokens")).toEqual({ action: "tokens.create", target: "" });
+    expect(action("DELETE", "/v1/tokens/ci")).toEqual({ action: "tokens.revoke", target: "ci" });
+    expect(action("POST", "/v1/mesh-tokens")).toEqual({ action: "mesh-tokens.issue", target: "" });
+    expect(action("POST", "/v1/debug-tokens")).toEqual({ action: "debug-tokens.issue", target: "" });
+    expect(action("PUT", "/v1/debug/fault")).toEqual({ action: "debug.fault", target: "" });
+    expect(action("POST", "/v1/import?apply=true")).toEqual({ action: "import.apply", target: "" });
+  });
+
+  it("records a change to a route nobody named under its method and path", () => {
+    expect(action("POST", "/v1/rollouts/reviews/promote")).toEqual({ action: "POST /v1/rollouts/reviews/promote", target: "" });
+    expect(action("PATCH", "/v1/policy")).toEqual({ action: "PATCH /v1/policy", target: "" });
+  });
+
+  it("leaves out reads, POSTs that change nothing and lease renewals", () => {
+    for (const [method, url] of [
+      ["GET", "/v1/policy"], ["HEAD", "/v1/audit"], ["POST", "/v1/policy/validate"], ["POST", "/v1/analytics/sql"],
+      ["POST", "/v1/registry/reviews/r1/heartbeat"], ["POST", "/v1/import"], ["POST", "/v1/import?apply=false"],
+    ] as const) expect(action(method, url), `${method} ${url}`).toBeUndefined();
+  });
+
+  it("tells the outcome from the status", () => {
+    expect([200, 201, 302, 400, 403, 409, 500, 502].map(auditOutcomeOf)).toEqual(["ok", "ok", "ok", "refused", "refused", "refused", "failed", "failed"]);
   });
 });

@@ -218,6 +218,28 @@ describe("issuing and verifying", () => {
     expect((await verifyMeshToken(forwarded, keys, { ...opts, forwarded: "require" })).ok).toBe(true);
   });
 
+  it("debug credentials: never an identity, and only they open debug; one for every service only as a debug credential", async () => {
+    const key = await generateMeshKey();
+    const keys = await signer(key);
+    const opts = { audience: "reviews", mesh, nowMs: T0 };
+    const everyService = await issueToken(keys, { mesh, caller: "ops", callee: "*", ttlMs: 60_000, nowMs: T0, debug: true });
+    const oneService = await issueToken(keys, { mesh, caller: "ops", callee: "ratings", ttlMs: 60_000, nowMs: T0, debug: true });
+    const identity = await issueToken(keys, { mesh, caller: "job", callee: "reviews", ttlMs: 60_000, nowMs: T0 });
+    expect(await verifyMeshToken(everyService, keys, { ...opts, debug: "require" })).toMatchObject({ ok: true, claims: { sub: "ops", aud: "*", dbg: true } });
+    expect(await verifyMeshToken(oneService, keys, { ...opts, debug: "require" })).toMatchObject({ ok: false, reason: "wrong-callee" });
+    expect(await verifyMeshToken(identity, keys, { ...opts, debug: "require" })).toMatchObject({ ok: false, reason: "not-debug" });
+    // The default, for sidecars and origins alike: a debug credential is refused as an identity.
+    expect(await verifyMeshToken(everyService, keys, opts)).toMatchObject({ ok: false, reason: "debug-token" });
+    expect(await verifyMeshToken(everyService, keys, { ...opts, audience: "ratings" })).toMatchObject({ ok: false, reason: "debug-token" });
+    // "*" means nothing in an identity token, however it was signed.
+    const star = await craft(key, { alg: "EdDSA", typ: "edgemesh+jwt", kid: key.kid }, validClaims({ aud: "*" }));
+    expect(await verifyMeshToken(star, keys, opts)).toMatchObject({ ok: false, reason: "malformed" });
+    const oddDebug = await craft(key, { alg: "EdDSA", typ: "edgemesh+jwt", kid: key.kid }, validClaims({ dbg: "yes" }));
+    expect(await verifyMeshToken(oddDebug, keys, { ...opts, debug: "require" })).toMatchObject({ ok: false, reason: "malformed", detail: expect.stringContaining('"dbg"') });
+    await expect(issueToken(keys, { mesh, caller: "job", callee: "*", ttlMs: 60_000 })).rejects.toThrow(/callee "\*"/);
+    await expect(issueToken(keys, { mesh, caller: "job", callee: "reviews", ttlMs: 60_000, debug: true, forwarded: true })).rejects.toThrow(/not both/);
+  });
+
   it("the verified-signature cache still checks expiry and audience, and is tied to one key set", async () => {
     const key = await generateMeshKey({ kid: "k1" });
     const keys = await signer(key);

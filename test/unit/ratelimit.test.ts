@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { compilePolicy } from "../../policies/compile.ts";
+import { sharedLimitBindings } from "../../policies/ratelimit.ts";
 import { validatePolicy } from "../../policies/schema.ts";
 import {
   newRateLimiterState,
@@ -8,6 +9,7 @@ import {
   rateLimiterStatus,
   takeLocal,
   takeShared,
+  hasRateLimits,
   hasSharedLimits,
   type PreparedRateLimits,
   type RateLimitRequest,
@@ -59,6 +61,16 @@ describe("rate limit schema", () => {
       { id: "api/rateLimits[0]", perCaller: false, perRoute: false, perClientIp: false, requests: 10, periodMs: 1000, burst: 10 },
       { id: "api/per-caller", perCaller: true, perRoute: false, perClientIp: true, requests: 100, periodMs: 60_000, burst: 20, shared: { binding: "RL_API", limit: 100, periodSeconds: 60 } },
     ]);
+  });
+
+  it("one binding, one configuration: the bindings a sidecar needs for its shared limits", () => {
+    const shared = (binding: string, requests: number, periodMs: number) => ({ requests, periodMs, shared: { binding } });
+    expect(errorsOf(service({ rateLimits: [shared("RL_A", 10, 10_000), shared("RL_A", 20, 10_000)] }))).toEqual([
+      { path: "$.services.api.rateLimits[1].shared.binding", message: "binding RL_A is already used by rateLimits[0] with 10 requests per 10000 ms; a binding has one limit and period, so give this limit its own binding" },
+    ]);
+    const result = validatePolicy(service({ rateLimits: [shared("RL_A", 10, 10_000), { requests: 5 }, shared("RL_A", 10, 10_000), shared("RL_B", 600, 60_000)] }));
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(sharedLimitBindings(compilePolicy(result.document).services.api!.rateLimits)).toEqual({ RL_A: { limit: 10, period: 10 }, RL_B: { limit: 600, period: 60 } });
   });
 });
 
@@ -136,6 +148,8 @@ describe("token buckets per isolate", () => {
     expect(state.buckets.size).toBe(0);
     expect(hasSharedLimits(limits, "reads")).toBe(false);
     expect(hasSharedLimits(limits, "writes")).toBe(true);
+    expect(hasRateLimits(limits, "reads")).toBe(false);
+    expect(hasRateLimits(limits, "writes")).toBe(true);
   });
 });
 

@@ -1,9 +1,11 @@
-// A Durable Object that hosts the AdminTokens component on real SQLite storage, for
+// A Durable Object that hosts the AdminTokens and AuditLog components on real SQLite storage, for
 // test/integration/admin-tokens-storage.test.ts, with the brute-force throttle in its memory as
-// MeshControl will hold it. The Worker passes JSON calls through to the object's RPC methods.
+// MeshControl holds it. The Worker passes JSON calls through to the object's RPC methods.
 import { DurableObject } from "cloudflare:workers";
 import { newThrottle, type Throttle } from "../../auth/throttle.ts";
 import { AdminTokens, authenticateAdmin } from "../../durable/admin-tokens.ts";
+import { AuditLog, type AuditQuery } from "../../durable/audit-log.ts";
+import type { AuditRecord } from "../../auth/audit.ts";
 import type { AdminScope } from "../../auth/admin-token.ts";
 
 interface Env {
@@ -13,6 +15,8 @@ interface Env {
 
 export class AdminTokensHarness extends DurableObject<Env> {
   private readonly tokens: AdminTokens;
+  /** Kept small, to see pruning. */
+  private readonly audit: AuditLog;
   private readonly throttle: Throttle = newThrottle({ freeFailures: 3, baseDelayMs: 60_000 });
   private rowsRead = 0;
 
@@ -35,6 +39,15 @@ export class AdminTokensHarness extends DurableObject<Env> {
       },
     });
     this.tokens = new AdminTokens(counting);
+    this.audit = new AuditLog(counting, 150);
+  }
+
+  appendAudit(record: Omit<AuditRecord, "seq">) {
+    return this.audit.append(record);
+  }
+
+  auditPage(query: AuditQuery) {
+    return this.audit.page(query);
   }
 
   create(name: string, scope: AdminScope, createdBy: string, ttlMs: number | null, nowMs: number) {
@@ -68,7 +81,7 @@ export class AdminTokensHarness extends DurableObject<Env> {
 
 export default {
   async fetch(request, env): Promise<Response> {
-    const { method, args } = (await request.json()) as { method: "create" | "list" | "revoke" | "authenticate" | "rawRows" | "takeRowsRead"; args: unknown[] };
+    const { method, args } = (await request.json()) as { method: "create" | "list" | "revoke" | "authenticate" | "rawRows" | "takeRowsRead" | "appendAudit" | "auditPage"; args: unknown[] };
     const stub = env.HARNESS.get(env.HARNESS.idFromName("mesh")) as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
     return Response.json(await stub[method]!(...args));
   },

@@ -56,9 +56,16 @@ function keyError(err: unknown): undefined {
   return undefined;
 }
 
+/** The last key-set text that could not be used: it is not parsed (nor logged) again per request. */
+let brokenKeyText: string | undefined;
+
 async function verificationKeys(env: IdentityEnv): Promise<VerificationKeys | undefined> {
-  if (!env.EDGEMESH_TOKEN_KEYS) return undefined;
-  return keySetFromSecret(env.EDGEMESH_TOKEN_KEYS).catch(keyError);
+  const text = env.EDGEMESH_TOKEN_KEYS;
+  if (!text || text === brokenKeyText) return undefined;
+  return keySetFromSecret(text).catch((err: unknown) => {
+    brokenKeyText = text;
+    return keyError(err);
+  });
 }
 
 function counted(identity: CallerIdentity): CallerIdentity {
