@@ -137,6 +137,9 @@ describe("the admin API under random calls", () => {
         calls++;
         const sent: Record<string, string | undefined> = { ...(h as Record<string, string | undefined>), authorization: h.authorization === "valid" ? auth().authorization : h.authorization };
         if (method !== "GET") delete sent.upgrade;
+        // One client per call: wrong tokens must not lock the valid calls out (brute-force slowing
+        // is the security suite's to test), so every call is still looked at.
+        sent["cf-connecting-ip"] = `10.${(calls >> 16) & 255}.${(calls >> 8) & 255}.${calls & 255}`;
         const init: RequestInit = { method, headers: Object.fromEntries(Object.entries(sent).filter(([, v]) => v !== undefined)) as Record<string, string> };
         if (payload !== undefined && method !== "GET" && method !== "HEAD") init.body = payload;
         const res = (await worker.fetch(`http://control.test${target}`, init)) as Response & { webSocket?: WebSocket & { accept(): void } };

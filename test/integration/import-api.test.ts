@@ -122,7 +122,7 @@ describe("POST /v1/import", () => {
     expect(await activeVersion()).toBe(before);
   });
 
-  it("applies with ?apply=true, as the import's author, and the sidecar serves it", async () => {
+  it("applies with ?apply=true, authored by the admin token that imported (never a header), and the sidecar serves it", async () => {
     const before = await activeVersion();
     const res = await importCall("?apply=true", ISTIO, { "x-edgemesh-author": "alice" });
     expect(res.status).toBe(201);
@@ -130,7 +130,9 @@ describe("POST /v1/import", () => {
     expect(body.applied.version).toBe(before + 1);
     expect(res.headers.get("etag")).toBe(`"${before + 1}"`);
     const history = (await (await mesh.admin("/v1/policy/history?limit=1")).json()) as any;
-    expect(history.versions[0]).toMatchObject({ version: before + 1, author: "alice", message: "import: DestinationRule/web, VirtualService/web" });
+    expect(history.versions[0]).toMatchObject({ version: before + 1, author: "bootstrap", message: "import: DestinationRule/web, VirtualService/web" });
+    const audit = (await (await mesh.admin("/v1/audit?action=import.apply&limit=1")).json()) as any;
+    expect(audit.records[0]).toMatchObject({ tokenName: "bootstrap", action: "import.apply", outcome: "ok", detail: { status: 201 } });
 
     // The sidecar picks the new version up in the background.
     let maintenance: Response | undefined;
