@@ -1,7 +1,7 @@
 // Benchmark client that runs inside workerd, so neither Node nor a socket sits in the measured
 // path. GET /run?target=direct|sidecar&requests=N&concurrency=C sends N requests to the target
 // binding (target=proxy: a Worker that only forwards), C at a time, and answers with every latency
-// in milliseconds and the wall time.
+// in milliseconds and the wall time. Query parameters h-<name>=<value> become request headers.
 interface Env {
   DIRECT: Fetcher;
   SIDECAR: Fetcher;
@@ -17,6 +17,8 @@ export default {
     const requests = Math.min(Number(url.searchParams.get("requests") ?? 1000), 100_000);
     const concurrency = Math.max(1, Math.min(Number(url.searchParams.get("concurrency") ?? 1), 256));
     const path = url.searchParams.get("path") ?? "/bench";
+    const headers: Record<string, string> = {};
+    for (const [k, v] of url.searchParams) if (k.startsWith("h-")) headers[k.slice(2)] = v;
     const latenciesMs = new Float64Array(requests);
     let next = 0;
     let failures = 0;
@@ -25,7 +27,7 @@ export default {
       while (next < requests) {
         const i = next++;
         const t0 = performance.now();
-        const res = await target.fetch(`http://bench${path}`);
+        const res = await target.fetch(`http://bench${path}`, { headers });
         await res.arrayBuffer();
         latenciesMs[i] = performance.now() - t0;
         if (res.status !== 200) failures++;

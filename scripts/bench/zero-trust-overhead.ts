@@ -1,0 +1,121 @@
+// What the zero-trust stages add to the sidecar's CPU per request, inside workerd (one run,
+// printed, not asserted). One workerd runs, side by side:
+//   - `plain`, today's sidecar of a service with no access rules and no rate limits, called without
+//     a token (every request still passes identity, access and rate limits);
+//   - `baseline`, the sidecar as it was at BENCH_BASELINE_REF (default main), same service, same
+//     calls: the code before the stages existed;
+//   - `token`, the `plain` sidecar called with a mesh token for it: what carrying and verifying a
+//     token costs (the header crosses the binding, is verified from the cache, and is taken off);
+//   - `guarded`, today's sidecar of a service with 10 access rules (5 deny rules that do not match,
+//     then 5 allow rules of which the last admits) and a per-caller rate limit, called with a mesh
+//     token (verified once, then from the per-isolate cache);
+//   - `direct`, the upstream Worker itself, for scale.
+// A client Worker inside workerd sends batches to each in interleaved rounds; the workerd
+// process's CPU time per request (/proc) is the measure, its median over rounds the result.
+//   npx tsx scripts/bench/zero-trust-overhead.ts        (BENCH_ROUNDS, BENCH_BATCH, BENCH_BASELINE_REF)
+import { build } from "esbuild";
+import { Log, LogLevel, Miniflare } from "miniflare";
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { buildWorkers, ROOT } from "../build.ts";
+import { CONTROL_WORKER, DEFAULT_ADMIN_TOKEN, instanceName, meshWorkers, sidecarName } from "../mesh.ts";
+import { findDescendants, processCpuMsFine } from "./process-cpu.ts";
+import { BENCH_IDENTITIES, ONE_LIMIT, TEN_RULES } from "./zero-trust-policy.ts";
+import { percentile } from "./stats.ts";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 16);
+const BATCH = Number(process.env.BENCH_BATCH ?? 1500);
+const BASELINE_REF = process.env.BENCH_BASELINE_REF ?? "main";
+const MESH = "bench-zt";
+
+async function bundleSidecarAt(ref: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "edgemesh-zt-baseline-"));
+  const tar = execFileSync("git", ["archive", "--format=tar", ref], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 });
+  execFileSync("tar", ["-x", "-C", dir], { input: tar });
+  const outfile = path.join(dir, "sidecar-baseline.js");
+  await build({
+    entryPoints: [path.join(dir, "workers/sidecar/index.ts")], outfile, bundle: true, format: "esm", platform: "browser",
+    conditions: ["workerd", "worker", "browser"], target: "es2022", external: ["cloudflare:*"], nodePaths: [path.join(ROOT, "node_modules")], logLevel: "error",
+  });
+  return outfile;
+}
+
+process.env.WRANGLER_SEND_METRICS = "false";
+const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
+await buildWorkers();
+const baselineFile = await bundleSidecarAt(BASELINE_REF);
+const upstream = (id: string) => [{ id, binding: "UPSTREAM_1", script: "bench-upstream" }];
+const workers = await meshWorkers({
+  topology: {
+    mesh: MESH,
+    services: { plain: upstream("plain-1"), guarded: upstream("guarded-1") },
+    extraWorkers: [{ name: "bench-client", script: "bench-client", serviceBindings: { DIRECT: instanceName(MESH, "plain-1"), PLAIN: sidecarName("plain"), GUARDED: sidecarName("guarded"), BASELINE: "baseline-sidecar" } }],
+  },
+  sidecarTelemetryStore: false,
+  relays: false,
+});
+const plain = workers.find((w) => w.name === sidecarName("plain"))!;
+workers.push({ ...plain, name: "baseline-sidecar", modulesRoot: path.dirname(baselineFile), modules: [{ type: "ESModule", path: baselineFile, contents: await readFile(baselineFile, "utf8") }] });
+const mf = new Miniflare({ host: "127.0.0.1", port: 0, cf: { colo: "LCL" }, log: new Log(LogLevel.WARN), workers });
+
+const endpoints = (id: string) => [{ id, binding: "UPSTREAM_1" }];
+const policy = {
+  mesh: MESH,
+  access: { identities: BENCH_IDENTITIES },
+  services: {
+    plain: { endpoints: endpoints("plain-1") },
+    guarded: { endpoints: endpoints("guarded-1"), access: TEN_RULES, rateLimits: ONE_LIMIT },
+  },
+};
+
+type Variant = "direct" | "baseline" | "plain" | "token" | "guarded";
+const VARIANTS: Variant[] = ["direct", "baseline", "plain", "token", "guarded"];
+
+try {
+  await mf.ready;
+  const controlUrl = await mf.unsafeGetDirectURL(CONTROL_WORKER);
+  const admin = async (pathname: string, body: unknown) => {
+    const res = await fetch(new URL(pathname, controlUrl), { method: "POST", headers: { authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    if (res.status !== 201) throw new Error(`${pathname}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  await admin("/v1/policy", policy);
+  const mint = async (callee: string) => encodeURIComponent((await admin("/v1/mesh-tokens", { caller: "nightly", callee, ttlMs: 3_600_000 })).token as string);
+  const client = await mf.getWorker("bench-client");
+  const pids = findDescendants("workerd");
+  if (pids.length !== 1) throw new Error(`expected one workerd process under this one, found ${pids.length}`);
+  const pid = pids[0]!;
+
+  const target: Record<Variant, string> = {
+    direct: "DIRECT", baseline: "BASELINE", plain: "PLAIN", token: `PLAIN&h-x-edgemesh-token=${await mint("plain")}`, guarded: `GUARDED&h-x-edgemesh-token=${await mint("guarded")}`,
+  };
+  const run = async (v: Variant, requests: number) => {
+    const res = await client.fetch(`http://bench/run?target=${target[v]}&requests=${requests}&concurrency=1`);
+    const body = (await res.json()) as { failures: number };
+    if (body.failures > 0) throw new Error(`${v}: ${body.failures} of ${requests} requests failed`);
+  };
+  for (const v of VARIANTS) await run(v, 2000); // warm-up: JIT, snapshots, the token cache
+  const cpu: Record<Variant, number[]> = { direct: [], baseline: [], plain: [], token: [], guarded: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < VARIANTS.length; i++) {
+      const v = VARIANTS[(i + round) % VARIANTS.length]!;
+      const before = processCpuMsFine(pid);
+      await run(v, BATCH);
+      cpu[v].push(((processCpuMsFine(pid) - before) * 1000) / BATCH);
+    }
+  }
+  const median = (xs: number[]) => percentile(xs, 50);
+  // Differences per round (taken back to back), then their median: steadier than a difference of medians.
+  const pairedDiff = (a: number[], b: number[]) => median(a.map((x, i) => x - b[i]!));
+  console.log(`workerd CPU per request, median of ${ROUNDS} rounds of ${BATCH} (load average at start ${loadAtStart.join(" ")}):`);
+  for (const v of VARIANTS) console.log(`  ${v.padEnd(9)} ${median(cpu[v]).toFixed(1)} µs`);
+  console.log(`no token, no rules (plain - baseline ${BASELINE_REF}):      ${pairedDiff(cpu.plain, cpu.baseline).toFixed(1)} µs per request`);
+  console.log(`a token and 10 rules + 1 limit (guarded - plain):  ${pairedDiff(cpu.guarded, cpu.plain).toFixed(1)} µs per request`);
+  console.log(`  of which the token (token - plain):               ${pairedDiff(cpu.token, cpu.plain).toFixed(1)} µs`);
+  console.log(`  and the 10 rules and the limit (guarded - token): ${pairedDiff(cpu.guarded, cpu.token).toFixed(1)} µs`);
+  console.log(`the sidecar's own hop (plain - direct):             ${pairedDiff(cpu.plain, cpu.direct).toFixed(1)} µs per request`);
+} finally {
+  await mf.dispose();
+}
