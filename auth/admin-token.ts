@@ -1,6 +1,6 @@
-// Admin bearer-token check, shared by the control plane and the sidecars (auth/ is the home of
-// credential helpers: pure, Web-standard, importing nothing else of ours). Compared in constant
-// time so the token cannot be guessed byte by byte.
+// Admin credentials: scopes, the route table, the bearer header, and a constant-time comparison
+// (auth/ is the home of credential helpers: pure, Web-standard, importing nothing else of ours).
+// Tokens are checked in MeshControl (durable/admin-tokens.ts); sidecars hold no admin credential.
 
 export function timingSafeEqual(a: string, b: string): boolean {
   const enc = new TextEncoder();
@@ -11,13 +11,6 @@ export function timingSafeEqual(a: string, b: string): boolean {
   let diff = left.length ^ right.length;
   for (let i = 0; i < length; i++) diff |= (left[i] ?? 0) ^ (right[i] ?? 0);
   return diff === 0;
-}
-
-/** True when the Authorization header carries the admin token. */
-export function hasAdminToken(authorization: string | null | undefined, token: string): boolean {
-  if (!authorization || !token) return false;
-  const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
-  return match !== null && timingSafeEqual(match[1]!, token);
 }
 
 // ---- scopes ---------------------------------------------------------------------------------

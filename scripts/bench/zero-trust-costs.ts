@@ -11,12 +11,8 @@ import { VerifiedTokenCache, verifyMeshToken } from "../../auth/verify.ts";
 import { compilePolicy } from "../../policies/compile.ts";
 import { validatePolicy } from "../../policies/schema.ts";
 import { accessDeniedBy, prepareAccess } from "../../workers/sidecar/access.ts";
-import { callerName } from "../../auth/identity.ts";
-import type { ServiceSnapshot } from "../../policies/snapshot.ts";
-import { hasAccessRules } from "../../workers/sidecar/access.ts";
-import { identify, prepareIdentity } from "../../workers/sidecar/identity.ts";
-import { hasRateLimits, newRateLimiterState, prepareRateLimits, takeLocal, type PreparedRateLimits } from "../../workers/sidecar/ratelimit.ts";
-import { BENCH_IDENTITIES, ONE_LIMIT, TEN_RULES } from "./zero-trust-policy.ts";
+import { newRateLimiterState, prepareRateLimits, takeLocal } from "../../workers/sidecar/ratelimit.ts";
+import { prepareStageServices, STAGE_MESH, zeroTrustStage } from "./zero-trust-stage.ts";
 
 async function perOpMicros(ops: number, run: (i: number) => unknown): Promise<number> {
   for (let i = 0; i < Math.min(ops, 200); i++) await run(i); // warm-up
@@ -53,40 +49,16 @@ const limits = prepareRateLimits(api.rateLimits, api.routes.map((r) => r.name));
 const limiter = newRateLimiterState();
 
 // The sidecar's zero-trust stage, step for step as workers/sidecar/index.ts runs it.
-const stageDoc = validatePolicy({
-  mesh: "m",
-  access: { identities: BENCH_IDENTITIES },
-  services: { plain: { endpoints: [{ id: "p", binding: "P" }] }, guarded: { endpoints: [{ id: "g", binding: "G" }], access: TEN_RULES, rateLimits: ONE_LIMIT } },
-});
-if (!stageDoc.ok) throw new Error(JSON.stringify(stageDoc.errors));
-const stageMesh = compilePolicy(stageDoc.document);
-const loadedFor = (service: "plain" | "guarded") => {
-  const snap = { ...stageMesh.services[service]!, policyVersion: 1, generation: 1, epoch: "e" } as ServiceSnapshot;
-  return { identity: prepareIdentity(snap), access: prepareAccess(snap.access), rateLimits: prepareRateLimits(snap.rateLimits, snap.routes.map((r) => r.name)) };
-};
+const stage = prepareStageServices();
 const stageKeys = { keys: [await generateMeshKey({ kid: "k1" })] };
 const stageEnv = { EDGEMESH_TOKEN_KEYS: JSON.stringify(stageKeys) };
-const stageToken = await issueToken(await prepareSigningKeys(stageKeys), { mesh: "m", caller: "nightly", callee: "guarded", ttlMs: 3_600_000 });
-const stageLimiter = newRateLimiterState();
-async function zeroTrustStage(request: Request, loaded: ReturnType<typeof loadedFor>, route: string): Promise<number> {
-  const identified = identify(request, undefined, loaded.identity, stageEnv);
-  const identity = identified instanceof Promise ? await identified : identified;
-  if (identity.kind === "refused") throw new Error(`refused: ${identity.reason}`);
-  const caller = callerName(identity);
-  if (hasAccessRules(loaded.access) && accessDeniedBy(loaded.access, caller, { method: request.method, path: "/bench", headers: request.headers }) !== undefined) throw new Error("denied");
-  if (hasRateLimits(loaded.rateLimits as PreparedRateLimits, route)) {
-    if (takeLocal(stageLimiter, loaded.rateLimits, { route, caller, clientIp: request.headers.get("cf-connecting-ip") ?? "unknown" }, Date.now())) throw new Error("limited");
-  }
-  return 0;
-}
-const plainLoaded = loadedFor("plain");
-const guardedLoaded = loadedFor("guarded");
+const stageToken = await issueToken(await prepareSigningKeys(stageKeys), { mesh: STAGE_MESH, caller: "nightly", callee: "guarded", ttlMs: 3_600_000 });
 const noToken = new Request("http://plain/bench");
 const withToken = new Request("http://guarded/bench", { headers: { "x-edgemesh-token": stageToken } });
 
 const results = {
-  stageNoTokenNoRulesMicros: await perOpMicros(100_000, () => zeroTrustStage(noToken, plainLoaded, "default")),
-  stageTokenTenRulesMicros: await perOpMicros(50_000, () => zeroTrustStage(withToken, guardedLoaded, "default")),
+  stageNoTokenNoRulesMicros: await perOpMicros(100_000, () => zeroTrustStage(noToken, "/bench", stage.plain, stageEnv)),
+  stageTokenTenRulesMicros: await perOpMicros(50_000, () => zeroTrustStage(withToken, "/bench", stage.guarded, stageEnv)),
   verifyUncachedMicros: await perOpMicros(2_000, () => verifyMeshToken(token, keys, options)),
   verifyCachedMicros: await perOpMicros(20_000, () => verifyMeshToken(token, keys, { ...options, cache })),
   issueMicros: await perOpMicros(2_000, () => issueToken(keys, { mesh: "m", caller: "job", callee: "api", ttlMs: 60_000 })),
