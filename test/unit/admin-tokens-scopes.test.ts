@@ -29,6 +29,7 @@ describe("admin scopes", () => {
       ["POST", "/v1/registry/reviews/r1/heartbeat", "write"],
       ["DELETE", "/v1/registry/reviews/r1", "write"],
       ["POST", "/v1/import", "write"],
+      ["POST", "/v1/rollouts/reviews/promote", "write"],
       ["GET", "/v1/tokens", "admin"],
       ["POST", "/v1/tokens", "admin"],
       ["DELETE", "/v1/tokens/ci", "admin"],
