@@ -296,7 +296,8 @@ describe("the dashboard in Chromium", () => {
     expect(await outcome.innerText()).toContain(`version ${restored} is now active with v${original}'s document`);
     expect(await activeVersion()).toBe(restored);
     const history = (await (await mesh.admin("/v1/policy/history?limit=1")).json()) as { versions: { author: string; kind: string; restoredVersion: number }[] };
-    expect(history.versions[0]).toMatchObject({ author: "dashboard", kind: "rollback", restoredVersion: original });
+    // The author is the admin token the dashboard signed in with (here the bootstrap secret).
+    expect(history.versions[0]).toMatchObject({ author: "bootstrap", kind: "rollback", restoredVersion: original });
 
     // The sidecars serve the restored document: mostly v1 again, and the new version number.
     await expect.poll(async () => (await reviewsServing(3)).versions, { timeout: 15_000 }).toEqual(new Set([String(restored)]));
