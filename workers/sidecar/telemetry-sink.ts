@@ -52,7 +52,7 @@ export function sinkConfig(env: TelemetryEnv): SinkConfig {
   };
 }
 
-/** Counters of this isolate, shown at GET /__edgemesh/telemetry. */
+/** Counters of this isolate, shown by the sidecar's telemetry debug view (SidecarControl.debugView). */
 export interface SinkCounters {
   /** Requests recorded (sampled in). */
   recorded: number;
@@ -178,7 +178,7 @@ export function flush(state: SinkState, config: SinkConfig, env: TelemetryEnv, c
   ctx.waitUntil(Promise.race([sent.then((stored) => settle("ok", undefined, stored), (err: unknown) => settle("failed", err)), timedOut]));
 }
 
-/** What GET /__edgemesh/telemetry shows. */
+/** What the telemetry debug view shows. */
 export function sinkStatus(state: SinkState, config: SinkConfig | undefined): Record<string, unknown> {
   return {
     sink: config?.kind ?? "not configured yet (no request seen)",
