@@ -368,7 +368,7 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
     const upstream = shapeUpstream(route.filters, subset, url, headers);
     // Origins get the caller's identity as a token they can verify; bindings know it from props.
     let originHeaders: Headers | undefined;
-    if (loaded.hasUrlEndpoints) {
+    if (loaded.urlSubsets.has(subset) || (route.mirror !== undefined && loaded.hasUrlEndpoints)) {
       const token = await forwardedToken(caller, loaded.identity, env);
       if (token !== undefined) (originHeaders = new Headers(upstream.headers)).set(TOKEN_HEADER, token);
     }

@@ -19,7 +19,9 @@ export interface LoadedSnapshot {
   identity: PreparedIdentity;
   access: PreparedAccess;
   rateLimits: PreparedRateLimits;
-  /** Whether any endpoint is an origin URL: only tries to those carry a forwarded mesh token. */
+  /** Subsets with an origin-URL member: only tries to those carry a forwarded mesh token. */
+  urlSubsets: ReadonlySet<string>;
+  /** Whether any endpoint is an origin URL (a mirror may send a shadow to one). */
   hasUrlEndpoints: boolean;
   /** Date.now() of the last successful check against the control plane (or the cache load). */
   checkedAtMs: number;
@@ -108,6 +110,7 @@ function install(snapshot: ServiceSnapshot, source: LoadedSnapshot["source"], no
     identity: prepareIdentity(snapshot),
     access: snapshot.access ? prepareAccess(snapshot.access) : NO_ACCESS_RULES,
     rateLimits: prepareRateLimits(snapshot.rateLimits ?? [], snapshot.routes.map((r) => r.name)),
+    urlSubsets: new Set(Object.entries(snapshot.subsets).filter(([, members]) => members.some((i) => snapshot.endpoints[i]?.url !== undefined)).map(([name]) => name)),
     hasUrlEndpoints: snapshot.endpoints.some((e) => e.url !== undefined),
     checkedAtMs: nowMs,
     source,
