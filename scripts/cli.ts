@@ -480,6 +480,27 @@ program
     console.log(`(${res.body.rows ?? data.length} row${(res.body.rows ?? data.length) === 1 ? "" : "s"})`);
   });
 
+program
+  .command("deploy")
+  .description("generate every Worker's wrangler config from a mesh description and run wrangler deploy in order")
+  .argument("[description]", "the deploy description (JSON), which names the policy document", "mesh.deploy.json")
+  .option("--dry-run", "bundle every Worker with wrangler deploy --dry-run instead (offline, nothing is uploaded)")
+  .option("--out <dir>", "where the generated configs go (default .edgemesh/deploy/<mesh>)")
+  .option("--only <names>", "deploy only these: control, a service (its sidecar and Workers) or a Worker; comma-separated or repeated", collect)
+  .addHelpText("after", `
+Order: the control Worker, then service by service (callees first) the service's Workers and its
+sidecar. Required secrets must be set first: without them nothing is deployed, and the
+\`wrangler secret put\` commands to run are printed (names only, never values). See docs/deploy.md.
+
+Examples:
+  edgemesh deploy policies/bookinfo.deploy.json --dry-run
+  edgemesh deploy policies/bookinfo.deploy.json --only reviews`)
+  .action(async (description: string, o: { dryRun?: boolean; out?: string; only?: string[] }) => {
+    const { runDeploy } = await import("./deploy/command.ts");
+    const only = o.only?.flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+    process.exitCode = await runDeploy({ description, dryRun: o.dryRun ?? false, ...(o.out ? { out: o.out } : {}), ...(only?.length ? { only } : {}) });
+  });
+
 try {
   if (process.argv.length <= 2) program.outputHelp();
   else await program.parseAsync(process.argv);
