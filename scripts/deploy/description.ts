@@ -171,7 +171,15 @@ export function defaultRateLimitNamespace(mesh: string, service: string, binding
  */
 export function resolveDeployment(input: unknown, policy: PolicyDocument, descriptionDir: string): DescriptionResult {
   const parsed = DeployDescription.safeParse(input);
-  if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => ({ path: jsonPath(i.path), message: i.message })) };
+  if (!parsed.success) {
+    // An unknown field is named in the path (a typo shows where it is), not only in the message.
+    const errors = parsed.error.issues.flatMap((i) =>
+      i.code === "unrecognized_keys"
+        ? i.keys.map((key) => ({ path: jsonPath([...i.path, key]), message: `unknown field "${key}" (a typo?)` }))
+        : [{ path: jsonPath(i.path), message: i.message }],
+    );
+    return { ok: false, errors };
+  }
   const d = parsed.data;
   const errors: DescriptionError[] = [];
   const problem = (p: PropertyKey[], message: string) => errors.push({ path: jsonPath(p), message });

@@ -69,10 +69,11 @@ export type SecretListAnswer = { exists: true; names: Set<string> } | { exists: 
  */
 export function parseSecretList(exitCode: number, stdout: string, stderr: string): SecretListAnswer {
   if (exitCode === 0) {
-    const start = stdout.indexOf("[");
+    // The JSON array starts a line; anything before it (a warning) is not part of it.
+    const start = stdout.search(/^\[/m);
     try {
-      const list = JSON.parse(stdout.slice(start)) as { name?: unknown }[];
-      if (start >= 0 && Array.isArray(list)) return { exists: true, names: new Set(list.map((s) => String(s.name))) };
+      const list = start >= 0 ? (JSON.parse(stdout.slice(start)) as { name?: unknown }[]) : undefined;
+      if (Array.isArray(list)) return { exists: true, names: new Set(list.map((s) => String(s.name))) };
     } catch {
       // fall through: not the JSON we expected
     }
