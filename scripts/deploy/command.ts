@@ -10,7 +10,7 @@ import { resolveDeployment, type DescriptionError, type MeshDeployment } from ".
 import { configFileName, removeGeneratedConfigs, renderConfig } from "./files.ts";
 import { bindingTargets, deployOrder, selectWorkers, unresolvedBindings, type UnresolvedBinding } from "./plan.ts";
 import { CONTROL_SECRETS, formatSecretsToSet, parseSecretList, secretsToSet, SIDECAR_SECRETS, type SecretSpec } from "./secrets.ts";
-import { runWrangler, wranglerPackageDir } from "./wrangler.ts";
+import { runWrangler, wranglerPackageDir, type WranglerOptions, type WranglerRun } from "./wrangler.ts";
 
 /** The edgemesh package's root: workers/ and the example descriptions are under it. */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -108,6 +108,8 @@ export interface DeployOptions {
   cwd?: string;
   print?: (line: string) => void;
   printError?: (line: string) => void;
+  /** Runs wrangler; tests give a stand-in for the Cloudflare account a real run talks to. */
+  wrangler?: (args: readonly string[], opts: WranglerOptions) => Promise<WranglerRun>;
 }
 
 /** Runs the whole command; answers the exit code (0 done, 1 not deployed, 2 a bad description or option). */
@@ -116,6 +118,7 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
   const print = o.print ?? ((line: string) => console.log(line));
   const printError = o.printError ?? ((line: string) => console.error(line));
   const shown = (file: string) => path.relative(cwd, file) || ".";
+  const wrangler = o.wrangler ?? runWrangler;
 
   let loaded: LoadedDeployment;
   try {
@@ -153,7 +156,7 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
     existing = new Set([...plan.filter((w) => w.secrets.some((s) => s.required)).map((w) => w.config.name), ...outside]);
   } else {
     print("checking which Workers exist and which secrets they have (wrangler secret list)");
-    const probed = await probeWorkers(plan, outside, written, cwd);
+    const probed = await probeWorkers(plan, outside, written, cwd, wrangler);
     if ("error" in probed) {
       printError(`edgemesh deploy: ${probed.error}`);
       return 1;
@@ -183,7 +186,7 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
     const label = `${String(i + 1).padStart(2)}. ${w.config.name.padEnd(width)}  ${w.kind === "control" ? "control" : `${w.kind} of ${w.service}`}`;
     if (o.dryRun) {
       const bundleDir = path.join(outDir, "dry-run", w.config.name);
-      const run = await runWrangler(["deploy", "--dry-run", "--outdir", bundleDir, "-c", w.configFile], { cwd, offline: true });
+      const run = await wrangler(["deploy", "--dry-run", "--outdir", bundleDir, "-c", w.configFile], { cwd, offline: true });
       if (run.code === 0) {
         print(`${label}: ok, ${/Total Upload: ([^\n]+)/.exec(run.stdout)?.[1]?.trim() ?? "bundled"}`);
       } else {
@@ -193,7 +196,7 @@ export async function runDeploy(o: DeployOptions): Promise<number> {
       }
     } else {
       print(`${label}: wrangler deploy -c ${shown(w.configFile)}`);
-      const run = await runWrangler(["deploy", "-c", w.configFile], { cwd, capture: false });
+      const run = await wrangler(["deploy", "-c", w.configFile], { cwd, capture: false });
       if (run.code !== 0) {
         printError(`edgemesh deploy: wrangler deploy of ${w.config.name} failed (exit ${run.code}); the Workers before it are deployed, the rest are not. Fix it and run again: every step is safe to repeat.`);
         return 1;
@@ -229,6 +232,7 @@ async function probeWorkers(
   outside: readonly string[],
   written: readonly WrittenWorker[],
   cwd: string,
+  wrangler: NonNullable<DeployOptions["wrangler"]>,
 ): Promise<{ existing: Set<string>; secrets: Map<string, Set<string>> } | { error: string }> {
   const existing = new Set<string>();
   const secrets = new Map<string, Set<string>>();
@@ -238,7 +242,7 @@ async function probeWorkers(
     ...outside.map((name) => ({ name, args: ["--name", name, "-c", accountConfig] })),
   ];
   for (const t of targets) {
-    const run = await runWrangler(["secret", "list", "--format", "json", ...t.args], { cwd });
+    const run = await wrangler(["secret", "list", "--format", "json", ...t.args], { cwd });
     const answer = parseSecretList(run.code, run.stdout, run.stderr);
     if ("error" in answer) return { error: `cannot list the secrets of ${t.name}: ${answer.error}` };
     if (answer.exists) {
