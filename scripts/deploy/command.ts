@@ -53,6 +53,7 @@ export async function loadDeployment(descriptionFile: string): Promise<LoadedDep
     throw new DescriptionInvalid(file, [{ path: "$.policy", message: "required: the policy document's path, relative to this file" }]);
   }
   const policyFile = path.resolve(path.dirname(file), policyRef);
+  if (!(await exists(policyFile))) throw new DescriptionInvalid(file, [{ path: "$.policy", message: `${policyRef} does not exist (relative to ${path.basename(file)})` }]);
   const policy = validatePolicy(await readJson(policyFile, "policy document"));
   if (!policy.ok) throw new DescriptionInvalid(policyFile, policy.errors);
   const resolved = resolveDeployment(input, policy.document, path.dirname(file));
