@@ -1,8 +1,8 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../scripts/build.ts";
-import { COMPATIBILITY_DATE } from "../../scripts/mesh.ts";
-import { defaultRateLimitNamespace, DEFAULT_COMPATIBILITY_DATE } from "../../scripts/deploy/description.ts";
+import { COMPATIBILITY_DATE, CONTROL_WORKER, sidecarName } from "../../scripts/mesh.ts";
+import { DEFAULT_CONTROL_WORKER, defaultRateLimitNamespace, DEFAULT_COMPATIBILITY_DATE, sidecarWorkerName } from "../../scripts/deploy/description.ts";
 import { bookinfoDescription, bookinfoPolicy, resolve, resolved, withStockService } from "./deploy-fixtures.ts";
 
 const errorsOf = (result: ReturnType<typeof resolve>) => (result.ok ? [] : result.errors);
@@ -26,8 +26,10 @@ describe("deploy description", () => {
     expect(d.services.filter((s) => s.expose.workersDev).map((s) => s.name)).toEqual(["productpage"]);
   });
 
-  it("runs deployed Workers on the runtime date the local mesh uses", () => {
+  it("names Workers and picks the runtime date as the local mesh does", () => {
     expect(DEFAULT_COMPATIBILITY_DATE).toBe(COMPATIBILITY_DATE);
+    expect(DEFAULT_CONTROL_WORKER).toBe(CONTROL_WORKER);
+    expect(sidecarWorkerName("reviews")).toBe(sidecarName("reviews"));
   });
 
   it("names the field of a shape error, with what would be accepted", async () => {
