@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { validatePolicy } from "../policies/schema.ts";
+import { addRolloutCommand } from "./cli-rollout.ts";
 
 const baseUrl = process.env.EDGEMESH_URL ?? "http://127.0.0.1:8788";
 const token = process.env.EDGEMESH_ADMIN_TOKEN ?? "edgemesh-local-admin-token";
@@ -479,6 +480,8 @@ program
     console.log(table(names, data.map((row) => names.map((n) => (row[n] === null || row[n] === undefined ? "" : String(row[n]))))));
     console.log(`(${res.body.rows ?? data.length} row${(res.body.rows ?? data.length) === 1 ? "" : "s"})`);
   });
+
+addRolloutCommand(program, { api, refuse, when });
 
 try {
   if (process.argv.length <= 2) program.outputHelp();
