@@ -162,7 +162,13 @@ export function judge(measured: CanaryMeasurement, gates: RolloutSpec["gates"]):
 
 const formatCount = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 
-/** The window the next check measures: from where the last one ended to metricsDelayMs ago. */
+/**
+ * A check is due metricsDelayMs after its window of one interval ends, so every window is a whole
+ * interval of telemetry that has arrived.
+ */
+const dueAfter = (windowFromMs: number, spec: RolloutSpec) => windowFromMs + spec.intervalMs + spec.metricsDelayMs;
+
+/** The window a check measures: from where the last one ended to metricsDelayMs ago (an interval, unless the check is late). */
 export function checkWindow(run: RolloutRun, nowMs: number): { fromMs: number; toMs: number } {
   return { fromMs: run.windowFromMs, toMs: Math.max(run.windowFromMs, wholeSecondMs(nowMs - run.spec.metricsDelayMs)) };
 }
@@ -193,14 +199,15 @@ function missedDeadline(run: RolloutRun, why: string, nowMs: number): Move {
 export function whenPending(run: RolloutRun, notReady: string | null, nowMs: number): Move {
   if (notReady === null) {
     const canaryWeight = run.spec.weights[0]!;
+    const windowFromMs = wholeSecondMs(nowMs);
     const started = next(run, nowMs, {
       state: "progressing",
       step: 0,
       canaryWeight,
       reason: `${stepText({ ...run, step: 0 })}: "${run.spec.canary}" at ${canaryWeight}%`,
       progressSinceMs: nowMs,
-      windowFromMs: wholeSecondMs(nowMs),
-      nextCheckAtMs: nowMs + run.spec.intervalMs,
+      windowFromMs,
+      nextCheckAtMs: dueAfter(windowFromMs, run.spec),
     });
     return { run: started, shape: { canaryWeight, audience: run.spec.audience }, transition: "started" };
   }
@@ -211,7 +218,7 @@ export function whenPending(run: RolloutRun, notReady: string | null, nowMs: num
 
 /** A progressing run after a check: advance, promote, roll back, stay, or miss the deadline. */
 export function afterCheck(run: RolloutRun, check: RolloutCheck, nowMs: number): Move {
-  const checked = { lastCheck: check, windowFromMs: check.window.toMs, nextCheckAtMs: nowMs + run.spec.intervalMs };
+  const checked = { lastCheck: check, windowFromMs: check.window.toMs, nextCheckAtMs: Math.max(nowMs + 1_000, dueAfter(check.window.toMs, run.spec)) };
   const { spec } = run;
   if (check.verdict === "pass") {
     if (run.step >= spec.weights.length - 1) {
@@ -253,14 +260,15 @@ export function act(run: RolloutRun, action: ActionName, by: string, nowMs: numb
     case "resume": {
       if (run.state !== "paused") return { refused: `the rollout of "${run.service}" is not paused (${where})` };
       const state = run.resumeTo ?? "progressing";
+      const windowFromMs = wholeSecondMs(nowMs);
       // A fresh window and a fresh deadline: what happened while paused says nothing about the step.
       const resumed = next(run, nowMs, {
         state,
         resumeTo: null,
         reason: state === "pending" ? `resumed by ${by}; waiting to start` : `resumed by ${by}: ${stepText(run)}, "${run.spec.canary}" at ${run.canaryWeight}%`,
         progressSinceMs: nowMs,
-        windowFromMs: wholeSecondMs(nowMs),
-        nextCheckAtMs: state === "pending" ? nowMs : nowMs + run.spec.intervalMs,
+        windowFromMs,
+        nextCheckAtMs: state === "pending" ? nowMs : dueAfter(windowFromMs, run.spec),
       });
       return { run: resumed, shape: null, transition: "resumed" };
     }

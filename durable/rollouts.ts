@@ -176,7 +176,7 @@ export class Rollouts {
       await this.serial(async () => {
         const current = this.runs.get(run.service);
         if (current?.revision !== run.revision) return;
-        await this.apply(current, whenPending(current, this.host.canaryNotReady(run.service, run.spec.canary), nowMs), "rollout", rollout);
+        await this.apply(current, whenPending(current, this.host.canaryNotReady(run.service, run.spec.canary), nowMs), "rollout", rollout, undefined, nowMs);
       });
       return;
     }
@@ -194,24 +194,24 @@ export class Rollouts {
       const current = this.runs.get(run.service);
       // Paused, promoted or aborted while measuring: this check no longer applies.
       if (current?.revision !== run.revision) return;
-      const check = checkOf(current, window, answer, Date.now());
-      await this.apply(current, afterCheck(current, check, Date.now()), "rollout", rollout, check);
+      const check = checkOf(current, window, answer, nowMs);
+      await this.apply(current, afterCheck(current, check, nowMs), "rollout", rollout, check, nowMs);
     });
   }
 
   /** An operator's action. */
-  async act(service: string, action: ActionName, by: string): Promise<RolloutActionResult> {
+  async act(service: string, action: ActionName, by: string, nowMs = Date.now()): Promise<RolloutActionResult> {
     return this.serial(async () => {
       const run = this.runs.get(service);
       if (!run) {
         const declared = this.list().map((r) => r.service);
         return { ok: false, status: 404, message: `service "${service}" has no rollout${declared.length ? ` (rollouts: ${declared.join(", ")})` : ""}; declare one in its policy ("rollout": …)` };
       }
-      const move = act(run, action, by, Date.now());
+      const move = act(run, action, by, nowMs);
       if ("refused" in move) return { ok: false, status: 409, message: move.refused };
       const rollout = this.host.servicePolicy(service)?.rollout;
       if (!rollout && move.shape) return { ok: false, status: 409, message: `the policy in force has no rollout for "${service}" (it failed to load?); nothing was changed` };
-      const applied = await this.apply(run, move, by, rollout);
+      const applied = await this.apply(run, move, by, rollout, undefined, nowMs);
       return applied.ok ? { ok: true, rollout: statusOf(applied.run) } : { ok: false, status: 500, message: applied.message };
     });
   }
@@ -221,14 +221,14 @@ export class Rollouts {
    * check and the transition. When the version cannot be written the run stays where it was and
    * tries again at its next check.
    */
-  private async apply(run: RolloutRun, move: Move, by: string, rollout: RolloutPolicy | undefined, check?: RolloutCheck): Promise<{ ok: true; run: RolloutRun } | { ok: false; message: string }> {
+  private async apply(run: RolloutRun, move: Move, by: string, rollout: RolloutPolicy | undefined, check: RolloutCheck | undefined, nowMs: number): Promise<{ ok: true; run: RolloutRun } | { ok: false; message: string }> {
     let version: number | null = null;
     if (move.shape && rollout) {
       const shape = move.shape;
       const written = await this.host.writeSection(run.service, (section) => shapeSection(section, rollout, shape), rolloutAuthor(run.service), `rollout ${run.service}: ${move.run.reason}`);
       if (!written.ok) {
         const message = `could not write the policy version for "${move.transition}": ${written.message}`;
-        const retry: RolloutRun = { ...run, reason: `${message}; trying again at the next check`, nextCheckAtMs: Date.now() + run.spec.intervalMs, revision: run.revision + 1 };
+        const retry: RolloutRun = { ...run, reason: `${message}; trying again at the next check`, nextCheckAtMs: isActive(run.state) && run.state !== "paused" ? nowMs + run.spec.intervalMs : run.nextCheckAtMs, revision: run.revision + 1 };
         this.save(retry);
         return { ok: false, message };
       }

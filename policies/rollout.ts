@@ -82,7 +82,7 @@ export const Rollout = z
     maxWeight: z.number().int().min(1).max(100).default(100)
       .describe("With stepWeight: the last step's percent."),
     intervalMs: z.number().int().min(1_000).max(86_400_000).default(60_000)
-      .describe("Time between two checks of the gates; a passed check moves to the next step. Windows are measured in whole seconds."),
+      .describe("The window each check of the gates measures, and so the time between two checks; a passed check moves to the next step. Windows start on whole seconds."),
     gates: RolloutGates.prefault({}),
     maxFailedChecks: z.number().int().min(0).max(100).default(0)
       .describe("Failed checks tolerated over the whole rollout; one more rolls it back at once. 0: the first failed check rolls back."),
@@ -92,7 +92,7 @@ export const Rollout = z
     onProgressDeadline: z.enum(["fail", "hold"]).default("fail")
       .describe('"fail": traffic goes back to the stable subset and the rollout ends failed. "hold": the rollout pauses at its current weights until an operator resumes, promotes or aborts it.'),
     metricsDelayMs: z.number().int().min(0).max(600_000).default(2_000)
-      .describe("How long telemetry takes to become queryable (sidecars flush in batches; Analytics Engine ingests with a delay): each check measures the interval that ended this long ago, so late rows are not missed."),
+      .describe("How long telemetry takes to become queryable (sidecars flush in batches; Analytics Engine ingests with a delay): a check runs this long after its interval ends, so the rows of the interval are there."),
   })
   .strict()
   .superRefine((r, ctx) => {
