@@ -139,18 +139,25 @@ export class Rollouts {
     if (this.host.mesh() === undefined) return;
     const services = new Set(this.host.serviceNames());
     for (const [service, run] of this.runs) {
-      if (services.has(service) || isActive(run.state)) continue;
-      this.forget(service);
+      const key = services.has(service) ? rolloutSpecKey(this.host.servicePolicy(service)!) : null;
+      if (key === run.specKey) continue;
+      if (!isActive(run.state)) {
+        if (key === null) this.forget(service);
+        continue;
+      }
+      // refuseChange keeps a running rollout in the policy; should it still be gone (a policy that
+      // came back from storage another way), the run ends, saying so, and leaves the weights alone.
+      const reason = `ended: the policy in force ${key === null ? "no longer declares it" : "declares another rollout"}; the weights stay as that policy has them`;
+      const ended: RolloutRun = { ...run, state: "failed", reason, nextCheckAtMs: null, resumeTo: null, endedAtMs: nowMs, updatedAtMs: nowMs, revision: run.revision + 1 };
+      this.save(ended);
+      this.emitRun("rollout.failed", ended, null, "rollout");
+      if (key === null) this.forget(service);
     }
     for (const service of services) {
       const svc = this.host.servicePolicy(service)!;
       const key = rolloutSpecKey(svc);
       const run = this.runs.get(service);
-      if (key === null) {
-        if (run && !isActive(run.state)) this.forget(service);
-        continue;
-      }
-      if (run && (run.specKey === key || isActive(run.state))) continue;
+      if (key === null || run?.specKey === key) continue;
       const spec = specOf(svc.rollout!);
       const created = newRun(service, key, spec, canaryPercent(svc, spec), nowMs);
       this.save(created);

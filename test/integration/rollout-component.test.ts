@@ -208,4 +208,17 @@ describe("rollout component", () => {
     expect(await h.apply(doc(null), T0 + 15)).toMatchObject({ ok: true });
     expect(await h.get("api")).toBeNull();
   });
+
+  it("ends a running rollout that a policy no longer declares, without touching the weights", async () => {
+    const h = fresh();
+    await h.apply(doc({ steps: [10, 50] }), T0);
+    await h.runDue(T0);
+    await h.takeEmitted();
+    expect(await h.apply(doc(null, { stable: 90, canary: 10 }), T0 + 1_000, true)).toMatchObject({ ok: true });
+    expect(await h.get("api")).toBeNull();
+    const [failed] = await h.takeEmitted();
+    expect(failed).toMatchObject({ type: "rollout.failed", data: { state: "failed", version: null, reason: "ended: the policy in force no longer declares it; the weights stay as that policy has them" } });
+    expect(await h.takeWrites()).toEqual([{ service: "api", author: "rollout:api", message: 'rollout api: step 1 of 2: "canary" at 10%', version: 2 }]);
+    expect(await h.nextDueMs()).toBeNull();
+  });
 });
