@@ -25,7 +25,7 @@ import { INITIAL_ACTIVE_HEALTH, maxPassiveEjections, type ActiveHealth, type Pas
 import { HealthCheckScheduler, type CheckedService } from "./health-checks.ts";
 import { HEALTH_HISTORY_LIMIT, HealthMonitor, type HealthTransitionRecord } from "./health-monitor.ts";
 import { probeEndpoint, type HealthProbeRpc, type ProbeEnv, type ProbeTarget } from "./health-probe.ts";
-import type { Json, PolicyManifest } from "./policy-sections.ts";
+import { digestOf, type Json, type PolicyManifest } from "./policy-sections.ts";
 import { DEFAULT_POLICY_HISTORY_LIMIT, PolicyStore, type PolicyPieces, type PolicyVersionInfo } from "./policy-store.ts";
 import type { RegistryConflict } from "./registry-merge.ts";
 import { Registry } from "./registry.ts";
@@ -33,7 +33,6 @@ import { RelayHub } from "./relay-hub.ts";
 import type { ActionName } from "./rollout-machine.ts";
 import { measureCanary, type RolloutMetricsEnv } from "./rollout-metrics.ts";
 import { rolloutAuthor, Rollouts, type RolloutActionResult, type RolloutStatus } from "./rollouts.ts";
-import { digestOf } from "./policy-sections.ts";
 import type { MeshRelayRpc, RelayAuthorityRpc, RelayReport, RelayUpdate } from "./relay-protocol.ts";
 import { SnapshotServer } from "./snapshot-server.ts";
 import { MetaTable } from "./sql.ts";

@@ -116,6 +116,7 @@ export function specOf(r: RolloutPolicy): RolloutSpec {
 const wholeSecondMs = (ms: number) => Math.floor(ms / 1000) * 1000;
 const percent = (rate: number) => `${(rate * 100).toFixed(2)}%`;
 const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+const formatCount = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 
 /** A new run, due at once; `canaryWeight` is what the operator's document gives the canary now. */
 export function newRun(service: string, specKey: string, spec: RolloutSpec, canaryWeight: number, nowMs: number): RolloutRun {
@@ -160,7 +161,6 @@ export function judge(measured: CanaryMeasurement, gates: RolloutSpec["gates"]):
   return { verdict: findings.length > 0 ? "fail" : "pass", findings };
 }
 
-const formatCount = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 
 /**
  * A check is due metricsDelayMs after its window of one interval ends, so every window is a whole
