@@ -30,10 +30,10 @@ import { DEFAULT_POLICY_HISTORY_LIMIT, PolicyStore, type PolicyPieces, type Poli
 import type { RegistryConflict } from "./registry-merge.ts";
 import { Registry } from "./registry.ts";
 import { RelayHub } from "./relay-hub.ts";
+import type { MeshRelayRpc, RelayAuthorityRpc, RelayReport, RelayUpdate } from "./relay-protocol.ts";
 import type { ActionName } from "./rollout-machine.ts";
 import { measureCanary, type RolloutMetricsEnv } from "./rollout-metrics.ts";
-import { rolloutAuthor, Rollouts, type RolloutActionResult, type RolloutStatus } from "./rollouts.ts";
-import type { MeshRelayRpc, RelayAuthorityRpc, RelayReport, RelayUpdate } from "./relay-protocol.ts";
+import { Rollouts, type RolloutActionResult, type RolloutStatus } from "./rollouts.ts";
 import { SnapshotServer } from "./snapshot-server.ts";
 import { MetaTable } from "./sql.ts";
 import { loadStoredPolicy, type PolicyLoadError } from "./stored-policy.ts";
