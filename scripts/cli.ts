@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { validatePolicy } from "../policies/schema.ts";
+import { addRolloutCommand } from "./cli-rollout.ts";
 
 const baseUrl = process.env.EDGEMESH_URL ?? "http://127.0.0.1:8788";
 const token = process.env.EDGEMESH_ADMIN_TOKEN ?? "edgemesh-local-admin-token";
@@ -500,6 +501,8 @@ Examples:
     const only = o.only?.flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
     process.exitCode = await runDeploy({ description, dryRun: o.dryRun ?? false, ...(o.out ? { out: o.out } : {}), ...(only?.length ? { only } : {}) });
   });
+
+addRolloutCommand(program, { api, refuse, when });
 
 try {
   if (process.argv.length <= 2) program.outputHelp();

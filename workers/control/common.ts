@@ -32,6 +32,7 @@ export type MeshControlApi = Pick<
   | "missingPolicyPieces" | "commitPolicy" | "rollbackTarget" | "policyText" | "getPolicy" | "history" | "diff" | "activeVersion"
   | "register" | "deregister" | "registry" | "serviceSnapshot" | "sidecarsSeen" | "heartbeat" | "healthStatus" | "healthHistory"
   | "events" | "syncStatus" | "setFault" | "fetch" | "policyLoadError"
+  | "rolloutList" | "rolloutStatus" | "rolloutAction"
 >;
 
 export function control(c: Ctx): MeshControlApi {

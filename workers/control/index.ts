@@ -13,6 +13,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { policyRoutes } from "./routes/policy.ts";
 import { registryRoutes } from "./routes/registry.ts";
+import { rolloutRoutes } from "./routes/rollouts.ts";
 import { syncRoutes } from "./routes/sync.ts";
 
 export { MeshControl } from "../../durable/mesh-control.ts";
@@ -37,6 +38,7 @@ app.route("/", healthRoutes);
 app.route("/", eventRoutes);
 app.route("/", syncRoutes);
 app.route("/", debugRoutes);
+app.route("/", rolloutRoutes);
 
 /** An import that applies goes the way of POST /v1/policy: validated and split here, then committed. */
 function importControl(c: Ctx): ImportControl {
