@@ -173,6 +173,18 @@ program
   });
 
 program
+  .command("import")
+  .description("translate Istio, SMI and Gateway API manifests into a policy document (offline; nothing is applied)")
+  .argument("<files...>", 'YAML or JSON files, one or more documents each; "-" reads stdin')
+  .allowUnknownOption()
+  .helpOption(false)
+  .action(async (files: string[], _o: unknown, command: { args: string[] }) => {
+    // The importer parses its own flags (--base, --mesh, --service-account, --out, --json); see scripts/import.ts.
+    const { runImportCommand } = await import("./import.ts");
+    process.exitCode = await runImportCommand(command.args.length > 0 ? command.args : files);
+  });
+
+program
   .command("validate")
   .description("check a policy document locally (no server needed), every error with its path")
   .argument("<file>", "the policy document (JSON)")
@@ -393,7 +405,7 @@ async function events(o: EventOptions, follow: boolean): Promise<void> {
 }
 
 for (const [name, follow, description] of [
-  ["events", false, "the event log: policy applied/rolled back, endpoint registered/expired, health changed, snapshot served"],
+  ["events", false, "the event log: policy applied/rolled back, endpoint registered/expired, health changed, rollout steps"],
   ["watch", true, "follow the event log live; resuming with the last sequence number misses nothing"],
 ] as const) {
   program
