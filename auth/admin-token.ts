@@ -47,7 +47,7 @@ const READS_BY_POST = new Set(["/v1/policy/validate", "/v1/analytics/sql", "/v1/
 /** Prefixes whose every method needs admin: credentials and the test-only fault switch. */
 const ADMIN_PREFIXES = ["/v1/tokens", "/v1/mesh-tokens", "/v1/debug/"];
 /** Prefixes whose changes need write: the policy (directly, imported, or rolled out) and the registry. */
-const WRITE_PREFIXES = ["/v1/policy", "/v1/import", "/v1/registry/", "/v1/rollouts"];
+const WRITE_PREFIXES = ["/v1/policy", "/v1/import", "/v1/registry/", "/v1/rollouts/"];
 
 function under(pathname: string, prefix: string): boolean {
   return prefix.endsWith("/") ? pathname.startsWith(prefix) : pathname === prefix || pathname.startsWith(`${prefix}/`);

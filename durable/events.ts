@@ -1,6 +1,26 @@
 // The typed events of the watch stream (/v1/watch) and the event log (/v1/events). Every change
 // to the registry, health and policy becomes one event with a sequence number; the log is kept in
 // MeshControl's SQLite so a client that reconnects with its last sequence misses nothing.
+import type { RolloutCheck } from "./rollout-machine.ts";
+
+/** Where a rollout stands after the event: every rollout event carries it (docs/rollouts.md). */
+export interface RolloutEventData {
+  service: string;
+  state: string;
+  /** 1-based step in force, 0 before the first. */
+  step: number;
+  steps: number;
+  stable: string;
+  canary: string;
+  /** The canary's percent on the shaped routes; the stable subset has the rest. */
+  canaryWeight: number;
+  /** Why, for people. */
+  reason: string;
+  /** The policy version the rollout wrote with this event, or null when it wrote none. */
+  version: number | null;
+  /** "rollout" for its own decisions, else the operator who acted. */
+  by: string;
+}
 
 export interface MeshEventData {
   "policy.applied": { version: number; generation: number; author: string; message: string };
@@ -16,6 +36,16 @@ export interface MeshEventData {
    */
   "snapshot.served": { service: string; isolateId: string; colo: string; generation: number; policyVersion: number };
   "policy.load-failed": { version: number; message: string; errors: { path: string; message: string }[] };
+  "rollout.created": RolloutEventData;
+  "rollout.started": RolloutEventData;
+  /** A check of the gates: what was measured over which window, against which gates, and the verdict. */
+  "rollout.checked": RolloutEventData & { check: RolloutCheck; gates: { minSuccessRate: number; maxP99Ms: number | null; minRequests: number }; failedChecks: number; maxFailedChecks: number };
+  "rollout.advanced": RolloutEventData & { fromWeight: number };
+  "rollout.paused": RolloutEventData;
+  "rollout.resumed": RolloutEventData;
+  "rollout.promoted": RolloutEventData;
+  "rollout.rolled-back": RolloutEventData;
+  "rollout.failed": RolloutEventData;
 }
 
 export type MeshEventType = keyof MeshEventData;
@@ -23,6 +53,8 @@ export type MeshEventType = keyof MeshEventData;
 export const MESH_EVENT_TYPES: MeshEventType[] = [
   "policy.applied", "policy.rolled-back", "endpoint.registered", "endpoint.deregistered", "endpoint.expired", "health.changed", "snapshot.served",
   "policy.load-failed",
+  "rollout.created", "rollout.started", "rollout.checked", "rollout.advanced", "rollout.paused", "rollout.resumed", "rollout.promoted", "rollout.rolled-back",
+  "rollout.failed",
 ];
 
 export type MeshEvent = { [T in MeshEventType]: { seq: number; atMs: number; type: T; data: MeshEventData[T] } }[MeshEventType];

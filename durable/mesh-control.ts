@@ -10,6 +10,7 @@
 //   alarm-planner.ts    the one alarm, at the earliest time any component is due
 //   admin-tokens.ts     scoped admin tokens (hashed) and, with auth/throttle.ts, admin authentication
 //   audit-log.ts        who changed what, by token name
+//   rollouts.ts         staged rollouts: one run per service, each step a policy version
 import { DurableObject } from "cloudflare:workers";
 import type { AuditRecord } from "../auth/audit.ts";
 import type { AdminScope } from "../auth/admin-token.ts";
@@ -31,12 +32,15 @@ import { INITIAL_ACTIVE_HEALTH, maxPassiveEjections, type ActiveHealth, type Pas
 import { HealthCheckScheduler, type CheckedService } from "./health-checks.ts";
 import { HEALTH_HISTORY_LIMIT, HealthMonitor, type HealthTransitionRecord } from "./health-monitor.ts";
 import { probeEndpoint, type HealthProbeRpc, type ProbeEnv, type ProbeTarget } from "./health-probe.ts";
-import type { Json, PolicyManifest } from "./policy-sections.ts";
+import { digestOf, type Json, type PolicyManifest } from "./policy-sections.ts";
 import { DEFAULT_POLICY_HISTORY_LIMIT, PolicyStore, type PolicyPieces, type PolicyVersionInfo } from "./policy-store.ts";
 import type { RegistryConflict } from "./registry-merge.ts";
 import { Registry } from "./registry.ts";
 import { RelayHub } from "./relay-hub.ts";
 import type { MeshRelayRpc, RelayAuthorityRpc, RelayReport, RelayUpdate } from "./relay-protocol.ts";
+import type { ActionName } from "./rollout-machine.ts";
+import { measureCanary, type RolloutMetricsEnv } from "./rollout-metrics.ts";
+import { Rollouts, type RolloutActionResult, type RolloutStatus } from "./rollouts.ts";
 import { SnapshotServer } from "./snapshot-server.ts";
 import { MetaTable } from "./sql.ts";
 import { loadStoredPolicy, type PolicyLoadError } from "./stored-policy.ts";
@@ -49,6 +53,7 @@ export type { MeshEvent, WatchHello } from "./events.ts";
 export type { PolicyLoadError } from "./stored-policy.ts";
 export type { PolicyVersionInfo } from "./policy-store.ts";
 export type { HealthTransitionRecord } from "./health-monitor.ts";
+export type { RolloutActionResult, RolloutStatus } from "./rollouts.ts";
 export type { Json } from "./policy-sections.ts";
 export { HEALTH_HISTORY_LIMIT } from "./health-monitor.ts";
 
@@ -67,7 +72,9 @@ export type ApplyResult =
   | { ok: true; version: number; generation: number; conflicts: RegistryConflict[]; changedServices: number; removedServices: number }
   | { ok: false; reason: "invalid"; errors: PolicyError[] }
   | { ok: false; reason: "conflict"; currentVersion: number; message: string }
-  | { ok: false; reason: "not-found"; message: string };
+  | { ok: false; reason: "not-found"; message: string }
+  /** The document would change what a service's rollout holds (docs/rollouts.md). */
+  | { ok: false; reason: "rollout"; service: string; message: string };
 
 /** A commit whose pieces the object lacks (pruned meanwhile) is refused; send them and retry. */
 export type CommitResult = ApplyResult | { ok: false; reason: "missing-pieces"; missing: string[] };
@@ -108,7 +115,7 @@ export interface ControlFault {
   delayMs: number;
 }
 
-export interface MeshControlEnv {
+export interface MeshControlEnv extends RolloutMetricsEnv {
   /** The bootstrap admin token (scope admin); stored tokens work without it. */
   EDGEMESH_ADMIN_TOKEN?: string;
   /** "true" enables the fault switch (PUT /v1/debug/fault); leave unset in production. */
@@ -153,6 +160,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   private readonly snapshots: SnapshotServer;
   private readonly alarms: AlarmPlanner;
   private readonly relays = new RelayHub();
+  private readonly rollouts: Rollouts;
   private readonly adminTokens: AdminTokens;
   private readonly auditLog: AuditLog;
   /**
@@ -198,7 +206,17 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       },
       Date.now(),
     );
+    this.rollouts = new Rollouts(sql, {
+      servicePolicy: (service) => (this.policy.version > 0 ? this.policy.servicePolicy(service) : undefined),
+      serviceNames: () => this.policy.serviceNames(),
+      mesh: () => (this.policy.version > 0 ? this.policy.document?.mesh : undefined),
+      canaryNotReady: (service, subset) => this.subsetNotServing(service, subset),
+      measure: (window) => measureCanary(this.env, window),
+      writeSection: (service, edit, author, message) => this.commitSection(service, edit, author, message),
+      emit: (type, data) => this.emit(type, data),
+    });
     this.alarms = new AlarmPlanner(ctx.storage)
+      .add("rollouts", () => this.rollouts.nextDueMs())
       .add("lease-expiry", () => this.leases.nextExpiryMs())
       .add("ejection-end", () => this.health.nextEjectionEndMs())
       .add("health-checks", () => this.checks.nextDueMs(this.checkedServices(), Date.now()))
@@ -207,6 +225,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     if (fault) this.fault = JSON.parse(fault) as ControlFault;
     const activeVersion = this.store.activeVersion();
     if (activeVersion > 0) this.loadActive(activeVersion);
+    this.rollouts.policyChanged(Date.now());
     void ctx.blockConcurrencyWhile(() => this.alarms.reschedule());
   }
 
@@ -391,12 +410,17 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
    * until the new one is complete). Commits run one at a time.
    */
   async commitPolicy(pieces: PolicyPieces, options: CommitOptions): Promise<CommitResult> {
-    const run = this.commits.then(() => this.commitNow(pieces, options));
+    return this.commitInTurn(() => this.commitNow(pieces, options));
+  }
+
+  private commitInTurn<T>(commit: () => Promise<T>): Promise<T> {
+    const run = this.commits.then(commit);
     this.commits = run.catch(() => {});
     return run;
   }
 
-  private async commitNow(pieces: PolicyPieces, options: CommitOptions): Promise<CommitResult> {
+  /** `byRollout`: the rollout's own step, exempt from the check that a document leaves rollouts alone. */
+  private async commitNow(pieces: PolicyPieces, options: CommitOptions, byRollout = false): Promise<CommitResult> {
     const current = this.policy.version;
     if (options.expectedVersion !== undefined && options.expectedVersion !== current) {
       return {
@@ -437,6 +461,10 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       if (changed.length % COMMIT_SLICE === 0) await letOthersIn();
     }
     const removed = this.policy.serviceNames().filter((s) => services[s] === undefined);
+    for (const name of byRollout ? [] : [...changed, ...removed]) {
+      const refusal = this.rollouts.refuseChange(name, this.policy.servicePolicy(name), services[name]);
+      if (refusal) return { ok: false, reason: "rollout", service: name, message: refusal };
+    }
     const document = { ...envelope, services } as unknown as PolicyDocument;
     const author = options.author ?? "unknown";
     const message = options.message ?? (options.kind === "rollback" ? `rollback to version ${options.restoredVersion}` : "");
@@ -469,11 +497,45 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       if (i + COMMIT_SLICE < affected.length) await letOthersIn();
     }
     this.forgetGoneHealth();
+    this.rollouts.policyChanged(Date.now());
     const generation = this.snapshots.meshGeneration;
     if (options.kind === "rollback") this.emit("policy.rolled-back", { version, generation, restoredVersion: options.restoredVersion ?? 0, author });
     else this.emit("policy.applied", { version, generation, author, message });
     await this.alarms.reschedule();
     return { ok: true, version, generation, conflicts: this.policy.conflicts(), changedServices: changed.length, removedServices: removed.length };
+  }
+
+  /**
+   * A rollout's step: a new version whose section of `service` is `edit(the section in force)`,
+   * everything else as it is. Built in the commit queue, so it never undoes a commit before it.
+   */
+  private commitSection(service: string, edit: (section: Json) => Json, author: string, message: string): Promise<{ ok: true; version: number | null } | { ok: false; message: string }> {
+    return this.commitInTurn(async () => {
+      const manifest = this.store.manifest(this.policy.version);
+      const digest = this.activeDigests.get(service);
+      const text = digest === undefined ? undefined : this.store.sectionText(digest);
+      if (!manifest || text === undefined) return { ok: false as const, message: `the policy in force has no section for service "${service}"` };
+      const sectionText = JSON.stringify(edit(JSON.parse(text) as Json));
+      // Nothing to change (promoting at 100% without an audience): no version that says nothing.
+      if (sectionText === text) return { ok: true as const, version: null };
+      const sectionDigest = await digestOf(sectionText);
+      const next: PolicyManifest = { ...manifest, services: manifest.services.map(([name, d]) => [name, name === service ? sectionDigest : d]) };
+      const manifestText = JSON.stringify(next);
+      const manifestDigest = await digestOf(manifestText);
+      const result = await this.commitNow({ manifestDigest, texts: { [manifestDigest]: manifestText, [sectionDigest]: sectionText } }, { kind: "apply", author, message }, true);
+      if (result.ok) return { ok: true as const, version: result.version };
+      return { ok: false as const, message: "errors" in result ? result.errors.map((e) => `${e.path}: ${e.message}`).join("; ") : "message" in result ? result.message : result.reason };
+    });
+  }
+
+  /** Why no endpoint of a subset can take traffic, or null when one can. */
+  private subsetNotServing(service: string, subset: string): string | null {
+    const compiled = this.policy.compiled(service);
+    const members = compiled?.subsets[subset] ?? [];
+    if (!compiled || members.length === 0) return `subset "${subset}" of "${service}" has no endpoints (declare or register one)`;
+    const now = Date.now();
+    if (members.every((i) => this.isExcluded(service, compiled.endpoints[i]!.id, now))) return `every endpoint of subset "${subset}" is excluded by health checks`;
+    return null;
   }
 
   private historyLimit(): number {
@@ -688,7 +750,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
     const now = Date.now();
     this.expireLeases(now);
     const ejectionsEnded = this.health.endEjections(now);
-    const checksChanged = await this.runDueChecks(now);
+    const [checksChanged] = await Promise.all([this.runDueChecks(now), this.rollouts.runDue(now)]);
     this.snapshotsChanged(new Set([...ejectionsEnded, ...checksChanged]));
     await this.alarms.reschedule(true);
   }
@@ -778,6 +840,23 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
       load: { ...this.load },
       relays: this.relays.all().map((r) => ({ relay: r.relay, services: r.services.size, lastReportAgoMs: now - r.lastReportMs })),
     };
+  }
+
+  // ---- rollouts -----------------------------------------------------------------------------
+
+  async rolloutList(): Promise<RolloutStatus[]> {
+    return this.rollouts.list();
+  }
+
+  async rolloutStatus(service: string): Promise<RolloutStatus | null> {
+    return this.rollouts.get(service);
+  }
+
+  /** pause, resume, promote or abort a service's rollout; `by` names the operator in events and history. */
+  async rolloutAction(service: string, action: ActionName, by: string): Promise<RolloutActionResult> {
+    const result = await this.rollouts.act(service, action, by);
+    await this.alarms.reschedule();
+    return result;
   }
 
   // ---- fault switch -------------------------------------------------------------------------

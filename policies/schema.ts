@@ -8,6 +8,7 @@ import { MAX_RATE_LIMITS_PER_SERVICE, RateLimit, refineRateLimitDocument, refine
 import { GrpcMethodMatch } from "./grpc.ts";
 import { checkRouteFilters, destinationFilterFields, routeFilterFields } from "./filters.ts";
 import { Telemetry } from "./telemetry.ts";
+import { refineServiceRollout, Rollout } from "./rollout.ts";
 import { policyRegexProblem } from "./regex.ts";
 
 const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -144,10 +145,12 @@ export const Service = z
     access: ServiceAccess.optional().describe("Who may call this service; omitted: the mesh's access defaults, no rules."),
     rateLimits: z.array(RateLimit).max(MAX_RATE_LIMITS_PER_SERVICE).default([]).describe("Every limit that applies to a request must admit it."),
     telemetry: Telemetry.prefault({}),
+    rollout: Rollout.optional(),
   })
   .strict()
   .superRefine((svc, ctx) => {
     refineServiceRateLimits(svc, ctx);
+    refineServiceRollout(svc, ctx);
     const seen = new Map<string, number>();
     svc.endpoints.forEach((e, i) => {
       const first = seen.get(e.id);

@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { validatePolicy } from "../policies/schema.ts";
 import { addCredentialCommands } from "./cli-credentials.ts";
+import { addRolloutCommand } from "./cli-rollout.ts";
 
 const baseUrl = process.env.EDGEMESH_URL ?? "http://127.0.0.1:8788";
 const token = process.env.EDGEMESH_ADMIN_TOKEN ?? "edgemesh-local-admin-token";
@@ -170,6 +171,18 @@ program
       console.log(`sidecars seen: ${list.length}`);
       for (const s of list) console.log(`  ${s.service.padEnd(14)} isolate ${String(s.isolateId).slice(0, 8)}  colo ${s.colo}  generation ${s.generation}  last seen ${when(s.lastSeenMs)}`);
     }
+  });
+
+program
+  .command("import")
+  .description("translate Istio, SMI and Gateway API manifests into a policy document (offline; nothing is applied)")
+  .argument("<files...>", 'YAML or JSON files, one or more documents each; "-" reads stdin')
+  .allowUnknownOption()
+  .helpOption(false)
+  .action(async (files: string[], _o: unknown, command: { args: string[] }) => {
+    // The importer parses its own flags (--base, --mesh, --service-account, --out, --json); see scripts/import.ts.
+    const { runImportCommand } = await import("./import.ts");
+    process.exitCode = await runImportCommand(command.args.length > 0 ? command.args : files);
   });
 
 program
@@ -392,7 +405,7 @@ async function events(o: EventOptions, follow: boolean): Promise<void> {
 }
 
 for (const [name, follow, description] of [
-  ["events", false, "the event log: policy applied/rolled back, endpoint registered/expired, health changed, snapshot served"],
+  ["events", false, "the event log: policy applied/rolled back, endpoint registered/expired, health changed, rollout steps"],
   ["watch", true, "follow the event log live; resuming with the last sequence number misses nothing"],
 ] as const) {
   program
@@ -480,6 +493,28 @@ program
     console.log(`(${res.body.rows ?? data.length} row${(res.body.rows ?? data.length) === 1 ? "" : "s"})`);
   });
 
+program
+  .command("deploy")
+  .description("generate every Worker's wrangler config from a mesh description and run wrangler deploy in order")
+  .argument("[description]", "the deploy description (JSON), which names the policy document", "mesh.deploy.json")
+  .option("--dry-run", "bundle every Worker with wrangler deploy --dry-run instead (offline, nothing is uploaded)")
+  .option("--out <dir>", "where the generated configs go (default .edgemesh/deploy/<mesh>)")
+  .option("--only <names>", "deploy only these: control, a service (its sidecar and Workers) or a Worker; comma-separated or repeated", collect)
+  .addHelpText("after", `
+Order: the control Worker, then service by service (callees first) the service's Workers and its
+sidecar. Required secrets must be set first: without them nothing is deployed, and the
+\`wrangler secret put\` commands to run are printed (names only, never values). See docs/deploy.md.
+
+Examples:
+  edgemesh deploy policies/bookinfo.deploy.json --dry-run
+  edgemesh deploy policies/bookinfo.deploy.json --only reviews`)
+  .action(async (description: string, o: { dryRun?: boolean; out?: string; only?: string[] }) => {
+    const { runDeploy } = await import("./deploy/command.ts");
+    const only = o.only?.flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+    process.exitCode = await runDeploy({ description, dryRun: o.dryRun ?? false, ...(o.out ? { out: o.out } : {}), ...(only?.length ? { only } : {}) });
+  });
+
+addRolloutCommand(program, { api, refuse, when });
 addCredentialCommands(program, { api, refuse, fail, table, when });
 
 try {

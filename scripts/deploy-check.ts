@@ -1,28 +1,30 @@
-// `npm run deploy:check`: `wrangler deploy --dry-run` for the control plane, every sidecar and
-// every example Worker, offline. Exits non-zero if any would not deploy.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import os from "node:os";
+// `npm run deploy:check` (CI runs it): `edgemesh deploy --dry-run` for every example mesh, offline
+// (the configs are generated and every Worker is bundled by `wrangler deploy --dry-run`), then
+// `wrangler types --check` for the committed env types (types/). Exits non-zero on any failure.
+import { fileURLToPath } from "node:url";
 import path from "node:path";
-import { ROOT } from "./build.ts";
+import { PACKAGE_ROOT, runDeploy } from "./deploy/command.ts";
+import { envTypes } from "./deploy/env-types.ts";
 
-const targets: { config: string; env: string }[] = [
-  { config: "wrangler.toml", env: "" },
-  ...["productpage", "details", "reviews", "ratings"].map((env) => ({ config: "wrangler.toml", env })),
-  ...["productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3", "ratings-v1"].map((env) => ({ config: "examples/bookinfo/wrangler.toml", env })),
-];
+export const EXAMPLE_DESCRIPTIONS = ["policies/bookinfo.deploy.json", "examples/grpc/mesh.deploy.json"];
 
-let failed = 0;
-for (const t of targets) {
-  const outdir = mkdtempSync(path.join(os.tmpdir(), "edgemesh-deploy-"));
-  const args = ["wrangler", "deploy", "--dry-run", "--outdir", outdir, "-c", t.config, `--env=${t.env}`];
-  try {
-    const out = execFileSync("npx", args, { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false" }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-    const size = /Total Upload: ([^\n]+)/.exec(out)?.[1] ?? "?";
-    console.log(`ok   ${t.config} ${t.env || "(control)"}: ${size}`);
-  } catch (err) {
-    failed++;
-    console.error(`FAIL ${t.config} ${t.env || "(control)"}:\n${(err as { stderr?: string }).stderr ?? err}`);
+export async function deployCheck(): Promise<number> {
+  let failed = 0;
+  for (const description of EXAMPLE_DESCRIPTIONS) {
+    console.log(`== edgemesh deploy ${description} --dry-run`);
+    if ((await runDeploy({ description, dryRun: true, cwd: PACKAGE_ROOT })) !== 0) failed++;
   }
+  console.log("== wrangler types --check (types/)");
+  for (const r of await envTypes({ check: true })) {
+    if (r.ok) console.log(`up to date: ${r.file}`);
+    else {
+      failed++;
+      console.error(`${r.file} is out of date: run \`npm run deploy:types\`\n${r.output}`);
+    }
+  }
+  return failed ? 1 : 0;
 }
-process.exit(failed ? 1 : 0);
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  process.exit(await deployCheck());
+}

@@ -2,12 +2,17 @@
 import type { MeshEvent } from "./types.ts";
 import { formatDuration } from "./format.ts";
 
-export type EventGroup = "policy" | "registry" | "health" | "sync";
+export type EventGroup = "policy" | "registry" | "health" | "rollout" | "sync";
 
 export const EVENT_GROUPS: { group: EventGroup; label: string; types: string[] }[] = [
   { group: "policy", label: "Policy", types: ["policy.applied", "policy.rolled-back", "policy.load-failed"] },
   { group: "registry", label: "Registry", types: ["endpoint.registered", "endpoint.deregistered", "endpoint.expired"] },
   { group: "health", label: "Health", types: ["health.changed"] },
+  {
+    group: "rollout",
+    label: "Rollouts",
+    types: ["rollout.created", "rollout.started", "rollout.checked", "rollout.advanced", "rollout.paused", "rollout.resumed", "rollout.promoted", "rollout.rolled-back", "rollout.failed"],
+  },
   { group: "sync", label: "Snapshots served", types: ["snapshot.served"] },
 ];
 
@@ -39,6 +44,22 @@ export function eventSummary(e: MeshEvent): string {
       return `${str(d.service)}/${str(d.endpointId)} lease expired (no heartbeat within ${formatDuration(Number(d.leaseTtlMs))})`;
     case "health.changed":
       return `${str(d.service)}/${str(d.endpointId)} ${str(d.from)} → ${str(d.to)} (${str(d.source)}${d.reason ? `: ${str(d.reason)}` : ""})`;
+    case "rollout.created":
+      return `${str(d.service)}: rollout ${str(d.stable)} → ${str(d.canary)} declared (${str(d.reason)})`;
+    case "rollout.checked": {
+      const check = (d.check ?? {}) as { verdict?: string; measured?: { requests?: number; successRate?: number | null; p99Ms?: number | null } | null; findings?: string[] };
+      const m = check.measured;
+      const measured = m ? `${Math.round(Number(m.requests))} requests, success ${m.successRate === null || m.successRate === undefined ? "–" : `${(Number(m.successRate) * 100).toFixed(2)}%`}, p99 ${m.p99Ms === null || m.p99Ms === undefined ? "–" : `${Math.round(Number(m.p99Ms))} ms`}` : "nothing measured";
+      return `${str(d.service)}: check at ${str(d.canaryWeight)}% ${check.verdict === "pass" ? "passed" : check.verdict === "fail" ? "FAILED" : "could not judge"} (${measured})${check.findings?.length ? `: ${check.findings.join("; ")}` : ""}`;
+    }
+    case "rollout.started":
+    case "rollout.advanced":
+    case "rollout.paused":
+    case "rollout.resumed":
+    case "rollout.promoted":
+    case "rollout.rolled-back":
+    case "rollout.failed":
+      return `${str(d.service)}: rollout ${e.type.slice("rollout.".length)}${d.by && d.by !== "rollout" ? ` by ${str(d.by)}` : ""}: ${str(d.reason)}${d.version ? ` (v${str(d.version)})` : ""}`;
     case "snapshot.served":
       return `${str(d.service)} sidecar ${str(d.isolateId).slice(0, 8)}@${str(d.colo)} got generation ${str(d.generation)} (policy v${str(d.policyVersion)})`;
     default:

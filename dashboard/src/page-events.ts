@@ -22,7 +22,7 @@ function storedFilter(): StoredFilter {
     // Fall through to the default.
   }
   // Snapshot deliveries are many and routine: off until asked for.
-  return { groups: ["policy", "registry", "health"], service: "" };
+  return { groups: ["policy", "registry", "health", "rollout"], service: "" };
 }
 
 export function eventsPage(ctx: AppContext): Page {

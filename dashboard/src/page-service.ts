@@ -11,6 +11,8 @@ import { compactJson, formatCount, formatDuration, formatMs, formatPercent, form
 import { HEALTH_LABEL, serviceHealth, trafficHealth } from "./health.ts";
 import { HEALTH_MARK } from "./page-topology.ts";
 import { Poller } from "./poll.ts";
+import { rolloutPanel } from "./rollout-panel.ts";
+import type { RolloutStatus } from "./rollout-text.ts";
 import { seriesOf, serviceSeriesSql, type SeriesPoint } from "./series.ts";
 import type {
   EndpointHealth, GoldenMetrics, HealthAnswer, HealthTransition, MetricsAnswer, PolicyAnswer, QueryAnswer, RegistryAnswer, ServiceSnapshot,
@@ -40,13 +42,15 @@ interface ServiceData {
   history: Loaded<{ transitions: HealthTransition[] }>;
   sync: Loaded<SyncAnswer>;
   sidecar: Loaded<SidecarDebug>;
+  /** null when the service declares no rollout. */
+  rollout: Loaded<RolloutStatus | null>;
 }
 
 async function load(ctx: AppContext, service: string): Promise<ServiceData> {
   const w = ctx.window();
   const q = encodeURIComponent(service);
   const sql = serviceSeriesSql({ dataset: ctx.session.dataset, mesh: ctx.session.mesh, service, windowSeconds: w.seconds });
-  const [series, services, edges, routes, policy, snapshot, registry, health, history, sync, sidecar] = await Promise.all([
+  const [series, services, edges, routes, policy, snapshot, registry, health, history, sync, sidecar, rollout] = await Promise.all([
     settle(ctx.api.post<QueryAnswer>("/v1/analytics/sql", { body: sql, headers: { "content-type": "text/plain" } }).then((a) => seriesOf(a.data, w.seconds, Date.now()))),
     settle(ctx.api.get<MetricsAnswer>(`/v1/metrics/services?window=${w.text}`)),
     settle(ctx.api.get<MetricsAnswer>(`/v1/metrics/edges?window=${w.text}`)),
@@ -58,8 +62,10 @@ async function load(ctx: AppContext, service: string): Promise<ServiceData> {
     settle(ctx.api.get<{ transitions: HealthTransition[] }>(`/v1/health/history?service=${q}&limit=20`)),
     settle(ctx.api.get<SyncAnswer>("/v1/sync")),
     settle(ctx.api.get<SidecarDebug>(`/v1/dashboard/sidecars/${q}`)),
+    // The list, not /v1/rollouts/<service>: a service without a rollout is no error (no 404 in the console).
+    settle(ctx.api.get<{ rollouts: RolloutStatus[] }>("/v1/rollouts").then((a) => a.rollouts.find((r) => r.service === service) ?? null)),
   ]);
-  return { atMs: Date.now(), series, services, edges, routes, policy, snapshot, registry, health, history, sync, sidecar };
+  return { atMs: Date.now(), series, services, edges, routes, policy, snapshot, registry, health, history, sync, sidecar, rollout };
 }
 
 export function servicePage(ctx: AppContext, service: string): Page {
@@ -74,12 +80,16 @@ export function servicePage(ctx: AppContext, service: string): Page {
     sidecars: h("section", { "aria-labelledby": "sidecars-title", class: "card" }),
     history: h("section", { "aria-labelledby": "history-title", class: "card" }),
   };
+  // Declared below, once the poller exists: an action asks for a fresh load at once.
+  let refresh = () => {};
+  const rollout = rolloutPanel(ctx, service, () => refresh());
   const root = h(
     "section",
     { class: "page page-service", "data-service": service },
     h("p", { class: "crumbs" }, h("a", { href: "#/topology" }, "Topology"), " › ", service),
     heading,
     status,
+    rollout.root,
     Object.values(sections),
   );
 
@@ -104,14 +114,16 @@ export function servicePage(ctx: AppContext, service: string): Page {
     draw(sections.resilience, () => resilience(d));
     draw(sections.sidecars, () => sidecars(d, service));
     draw(sections.history, () => healthHistory(d));
+    rollout.update(d.rollout.ok ? d.rollout.value : d.rollout.error);
   };
 
   const poll = new Poller(async () => {
     data = await load(ctx, service);
     render();
   });
+  refresh = () => poll.now();
   const offEvent = ctx.onEvent((e) => {
-    if (STRUCTURE_EVENTS.has(e.type) || (e.type === "snapshot.served" && e.data.service === service)) poll.now();
+    if (STRUCTURE_EVENTS.has(e.type) || ((e.type === "snapshot.served" || e.type.startsWith("rollout.")) && e.data.service === service)) poll.now();
   });
   const offWindow = ctx.onWindowChange(() => poll.now());
   return {
@@ -120,6 +132,7 @@ export function servicePage(ctx: AppContext, service: string): Page {
       poll.stop();
       offEvent();
       offWindow();
+      rollout.dispose();
     },
   };
 }

@@ -54,6 +54,16 @@ describe("edgemesh CLI", () => {
     expect(bad.stderr).toContain("$.services.reviews.routes[1].timeoutMs");
   });
 
+  it("imports Istio manifests offline, with the fields it ignored on stderr", async () => {
+    const fixtures = path.join(ROOT, "test/fixtures/import");
+    const out = await cli("import", path.join(fixtures, "istio-bookinfo.yaml"), "--base", path.join(fixtures, "base-bookinfo.json"));
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout).services.reviews.routes.map((r: { name: string }) => r.name)).toContain("jason");
+    expect(out.stderr).toMatch(/ignored \d+ field\(s\)/);
+    const usage = await cli("import");
+    expect(usage.code).toBe(2);
+  });
+
   it("applies with an expected version, refuses a stale one and a bad document", async () => {
     expect((await cli("apply", path.join(dir, "v1.json"), "--expect", "0")).stdout).toMatch(/as version 1/);
     const stale = await cli("apply", path.join(dir, "v2.json"), "--expect", "0");

@@ -367,6 +367,7 @@ describe("the dashboard in Chromium", () => {
       await page.getByLabel("Service").selectOption("ratings");
       await page.getByLabel("Policy").uncheck();
       await page.getByLabel("Registry").uncheck();
+      await page.getByLabel("Rollouts").uncheck();
       const shown = await rows.allInnerTexts();
       expect(shown.length).toBeGreaterThan(0);
       expect(shown.every((r) => r.includes("health.changed") && r.includes("ratings"))).toBe(true);
@@ -380,6 +381,41 @@ describe("the dashboard in Chromium", () => {
     } finally {
       await mesh.admin("/v1/registry/ratings/ratings-failing", { method: "DELETE" });
       await target.close();
+    }
+  }, 60_000);
+
+  it("shows a rollout on the service page, and pauses it after confirmation", async () => {
+    const policy = await bookinfoPolicy();
+    policy.services.reviews.rollout = { stable: "v1", canary: "v3", routes: ["default"], steps: [10, 50, 100], intervalMs: 60_000 };
+    expect((await mesh.applyPolicy(policy)).status).toBe(201);
+    const { page, errors } = await openPage();
+    try {
+      await signIn(page, "#/service/reviews");
+      const state = page.locator("[data-panel=rollout] [data-rollout-state]");
+      await page.locator('[data-panel=rollout] [data-rollout-state="progressing"]').waitFor({ timeout: 20_000 });
+      const panel = await page.locator("[data-panel=rollout]").innerText();
+      expect(panel).toContain("Rollout: v1 → v3");
+      expect(panel).toContain("step 1 of 3");
+      expect(await page.locator('[data-panel=rollout] [data-rollout-weights] [data-subset="v3"]').textContent()).toBe("10%");
+      expect(await page.locator('[data-table="rollout-gates"] tbody tr').count()).toBe(2);
+      await shot(page, "service-rollout-desktop");
+
+      await page.locator('[data-rollout-action="pause"]').click();
+      const dialog = page.getByRole("dialog");
+      await dialog.waitFor();
+      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Cancel");
+      await dialog.getByRole("button", { name: "Pause" }).click();
+      await page.locator('[data-outcome="rollout-pause"]').waitFor();
+      await page.locator('[data-panel=rollout] [data-rollout-state="paused"]').waitFor();
+      expect(await state.textContent()).toContain("Paused");
+      const rollout = (await (await mesh.admin("/v1/rollouts/reviews")).json()) as { state: string; reason: string };
+      // Who paused it is the admin token the dashboard signed in with (here the bootstrap secret).
+      expect(rollout).toMatchObject({ state: "paused", reason: 'paused by bootstrap at 10% for "v3"' });
+      expect(errors).toEqual([]);
+    } finally {
+      // Leave reviews as the other tests expect it: no rollout.
+      await mesh.admin("/v1/rollouts/reviews/abort", { method: "POST" });
+      expect((await mesh.applyPolicy(await bookinfoPolicy())).status).toBe(201);
     }
   }, 60_000);
 });

@@ -36,6 +36,7 @@ export type MeshControlApi = Pick<
   | "register" | "deregister" | "registry" | "serviceSnapshot" | "sidecarsSeen" | "heartbeat" | "healthStatus" | "healthHistory"
   | "events" | "syncStatus" | "setFault" | "fetch" | "policyLoadError"
   | "createAdminToken" | "listAdminTokens" | "revokeAdminToken" | "audit"
+  | "rolloutList" | "rolloutStatus" | "rolloutAction"
 >;
 
 export function control(c: Ctx): MeshControlApi {

@@ -2,7 +2,8 @@
 // per edge (source -> destination) and per route, over a window. Each scope is one SQL query in
 // Analytics Engine's dialect, written here once: the JSON API, the Prometheus exposition and the
 // CLI all come from these queries, and the same text runs on the local store and at the edge.
-import { COLUMN, ROW_WEIGHT, ROW_WEIGHT_UINT } from "../../analytics/request-layout.ts";
+import { latencyQuantileSql, REQUESTS_SQL, RETRIES_SQL, SHEDS_SQL, sqlNumber, sqlString, SUCCESSES_SQL } from "../../analytics/golden-sql.ts";
+import { COLUMN } from "../../analytics/request-layout.ts";
 import type { QueryResult } from "../../analytics/types.ts";
 
 export const METRIC_SCOPES = ["services", "edges", "routes"] as const;
@@ -38,25 +39,21 @@ export function parseWindow(raw: string | undefined): MetricWindow | { error: st
   return { text, seconds, sql: `INTERVAL '${m[1]}' ${unit}` };
 }
 
-/** A string literal in the dialect: single quotes, backslash and quote escaped. */
-export function sqlString(value: string): string {
-  return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
-}
+export { sqlString };
 
 /** The query behind one scope's golden metrics. */
 export function goldenMetricsSql(scope: MetricScope, mesh: string, window: MetricWindow, dataset: string): string {
   const groups = GROUP_BY[scope];
-  const quantile = (q: number) => `quantileExactWeighted(${q})(${COLUMN.latencyMs}, ${ROW_WEIGHT_UINT})`;
   return [
     "SELECT",
     ...groups.map((g) => `  ${g.column} AS ${g.name},`),
-    `  sum(${ROW_WEIGHT}) AS requests,`,
-    `  sumIf(${ROW_WEIGHT}, ${COLUMN.status} < 500) AS successes,`,
-    `  sumIf(${ROW_WEIGHT} * (${COLUMN.attempts} - 1), ${COLUMN.attempts} > 1) AS retries,`,
-    `  sumIf(${ROW_WEIGHT}, ${COLUMN.outcome} = 'shed') AS sheds,`,
-    `  ${quantile(0.5)} AS p50_ms,`,
-    `  ${quantile(0.95)} AS p95_ms,`,
-    `  ${quantile(0.99)} AS p99_ms`,
+    `  ${REQUESTS_SQL} AS requests,`,
+    `  ${SUCCESSES_SQL} AS successes,`,
+    `  ${RETRIES_SQL} AS retries,`,
+    `  ${SHEDS_SQL} AS sheds,`,
+    `  ${latencyQuantileSql(0.5)} AS p50_ms,`,
+    `  ${latencyQuantileSql(0.95)} AS p95_ms,`,
+    `  ${latencyQuantileSql(0.99)} AS p99_ms`,
     `FROM ${dataset}`,
     `WHERE ${COLUMN.mesh} = ${sqlString(mesh)} AND timestamp > now() - ${window.sql}`,
     `GROUP BY ${groups.map((g) => g.column).join(", ")}`,
@@ -78,8 +75,7 @@ export interface GoldenMetrics {
   sheds: number;
 }
 
-/** Analytics Engine answers 64-bit integers as strings in JSON. */
-const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" ? Number(v) : 0);
+const num = sqlNumber;
 
 /** Shapes a golden-metrics query's answer; `window` turns counts into rates. */
 export function goldenMetricsOf(scope: MetricScope, result: QueryResult, window: MetricWindow): GoldenMetrics[] {

@@ -76,6 +76,8 @@ export function importRoutes<E extends Env>(deps: ImportRouteDeps<E>): Hono<E> {
       return c.json({ error: `${applied.message}; import again to merge into it`, currentVersion: applied.currentVersion, ...answer }, 409, { etag: `"${applied.currentVersion}"` });
     }
     if (applied.reason === "invalid" && "errors" in applied) return c.json({ error: "policy rejected; the active policy is unchanged", ...answer, errors: applied.errors }, 400);
+    // A service's rollout holds the traffic the import would change (docs/rollouts.md).
+    if (applied.reason === "rollout" && "message" in applied) return c.json({ error: `policy refused; the active policy is unchanged: ${applied.message}`, ...answer }, 409);
     return c.json({ error: "message" in applied ? applied.message : "apply failed", ...answer }, 404);
   });
   return app;

@@ -15,6 +15,7 @@ import { eventRoutes } from "./routes/events.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { policyRoutes } from "./routes/policy.ts";
 import { registryRoutes } from "./routes/registry.ts";
+import { rolloutRoutes } from "./routes/rollouts.ts";
 import { syncRoutes } from "./routes/sync.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 
@@ -42,6 +43,7 @@ app.route("/", syncRoutes);
 app.route("/", debugRoutes);
 app.route("/", tokenRoutes);
 app.route("/", auditRoutes);
+app.route("/", rolloutRoutes);
 
 /** An import that applies goes the way of POST /v1/policy: validated and split here, then committed. */
 function importControl(c: Ctx): ImportControl {

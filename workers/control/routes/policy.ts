@@ -14,6 +14,7 @@ function applyResponse(c: Ctx, result: ApplyResult): Response {
   if (result.ok) return c.json(result, 201, { etag: `"${result.version}"` });
   if (result.reason === "invalid") return c.json({ error: "policy rejected; the active policy is unchanged", errors: result.errors }, 400);
   if (result.reason === "conflict") return c.json({ error: result.message, currentVersion: result.currentVersion }, 409, { etag: `"${result.currentVersion}"` });
+  if (result.reason === "rollout") return c.json({ error: `policy refused; the active policy is unchanged: ${result.message}`, rollout: result.service }, 409);
   return c.json({ error: result.message }, 404);
 }
 
