@@ -8,6 +8,7 @@ interface Env {
 }
 
 const noop = () => {};
+const TICK: unique symbol = Symbol("tick");
 
 function tracked(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {
   return body.pipeThrough(
@@ -141,6 +142,61 @@ export default {
         const second = await reader.read();
         if (!second.done) throw new Error("unexpected: more than one chunk");
         return new Response(first.value, res);
+      }
+      case "settle-timer0": {
+        // Reads the body while it is already there (a 0 ms timer marks "would wait"): a complete
+        // small body is answered as bytes, so nothing of the request runs after the response.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const tick = new Promise<typeof TICK>((resolve) => (timer = setTimeout(resolve, 0, TICK)));
+        const first = await Promise.race([reader.read(), tick]);
+        if (first === TICK || first.done) throw new Error("unexpected: no first chunk in time");
+        const second = await Promise.race([reader.read(), tick]);
+        clearTimeout(timer);
+        if (second === TICK || !second.done) throw new Error("unexpected: more than one chunk");
+        return new Response(first.value, res);
+      }
+      case "settle-wait0": {
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        const tick = scheduler.wait(0).then((): typeof TICK => TICK);
+        const first = await Promise.race([reader.read(), tick]);
+        if (first === TICK || first.done) throw new Error("unexpected: no first chunk in time");
+        const second = await Promise.race([reader.read(), tick]);
+        if (second === TICK || !second.done) throw new Error("unexpected: more than one chunk");
+        return new Response(first.value, res);
+      }
+      case "read-two-headers": {
+        // As peek-two-reads, answering with a fresh Headers copy (what taking off mesh headers costs).
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        const first = await reader.read();
+        const second = await reader.read();
+        if (first.done || !second.done) throw new Error("unexpected");
+        return new Response(first.value, { status: res.status, statusText: res.statusText, headers: new Headers(res.headers) });
+      }
+      case "request-signal-listen": {
+        request.signal.addEventListener("abort", noop, { once: true });
+        return env.UPSTREAM.fetch(request);
+      }
+      case "request-signal-get": {
+        if (request.signal.aborted) throw new Error("unexpected");
+        return env.UPSTREAM.fetch(request);
+      }
+      case "fetch-url-init":
+        return env.UPSTREAM.fetch(request.url, { method: request.method, headers: request.headers, redirect: "manual" });
+      case "fetch-url-init-signal": {
+        const controller = new AbortController();
+        return env.UPSTREAM.fetch(request.url, { method: request.method, headers: request.headers, redirect: "manual", signal: controller.signal });
+      }
+      case "abort-controller": {
+        const controller = new AbortController();
+        if (controller.signal.aborted) throw new Error("unexpected");
+        return env.UPSTREAM.fetch(request);
       }
       case "buffer-body": {
         const res = await env.UPSTREAM.fetch(request);

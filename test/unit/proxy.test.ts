@@ -18,7 +18,7 @@ function setup(route: Record<string, unknown>, upstream: (request: Request) => P
   const state = newResilienceState(newRetryBudget());
   const request = (method: string, body: BodyPlan, over: Partial<ProxyRequest> = {}): ProxyRequest => ({
     snapshot, route: snapshot.routes[0]!, members: snapshot.subsets["all"]!, method, url: new URL("http://api/x"), headers: new Headers(), body, env,
-    colo: "", hashKey: undefined, faultTargeted: true, startedMs: Date.now(), ...over,
+    colo: "", hashKey: undefined, faultTargeted: true, startedMs: Date.now(), deadlineMs: Date.now() + snapshot.routes[0]!.timeoutMs, readBodies: true, rpc: undefined, ...over,
   });
   const outstanding = () => ids.reduce((sum, id) => sum + (allLoads().get(id)?.outstanding ?? 0), 0);
   return { state, request, outstanding, ids, snapshot };
@@ -143,7 +143,7 @@ describe("no try once the route's deadline has passed", () => {
   it("answers 504 without sending anything when the deadline was spent before proxying (a slow upload, a long queue)", async () => {
     const upstream = answering(200, 0);
     const { state, request } = setup({ timeoutMs: 100 }, upstream.fetch);
-    const result = await proxy(request("PUT", { kind: "buffered", bytes }, { startedMs: Date.now() - 101 }), state);
+    const result = await proxy(request("PUT", { kind: "buffered", bytes }, { startedMs: Date.now() - 101, deadlineMs: Date.now() - 1 }), state);
     expect(result.response.status).toBe(504);
     expect(((await result.response.json()) as { error: string }).error).toBe("route-timeout");
     expect(upstream.calls).toEqual([]);

@@ -1,6 +1,6 @@
 // The sidecar: one per service, the same code for every service. This file only composes the
 // pipeline stages; each stage is its own module with its own tests.
-import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, type MeshControlRpc } from "../../policies/snapshot.ts";
+import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, type CompiledRoute, type MeshControlRpc } from "../../policies/snapshot.ts";
 import { DEFAULT_RELAY_SHARDS, relayName, relayRegion, relayShard, type RelayRegion, type RequestPlace } from "../../policies/distribution.ts";
 import { allLoads, extendTry, hashKeyOf, reclaimedTries, reclaimExpiredTries, tryFinished, type TryLease } from "./balance.ts";
 import { hasAdminToken } from "../../auth/admin-token.ts";
@@ -14,10 +14,10 @@ import { withoutMeshHeaders } from "./headers.ts";
 import { extendLease, LEASE_GRACE_MS, type Lease } from "./lease.ts";
 import { mirrorStats, pickMirrorEndpoint, sendShadow, shouldMirror } from "./mirror.ts";
 import { outlierReport } from "./outlier.ts";
-import { newResilienceState, proxy, type ProxyResult } from "./proxy.ts";
+import { newResilienceState, proxy, type ProxyResult, type RpcRequest } from "./proxy.ts";
 import { mayRetryMethod } from "./retry.ts";
 import { matchRoute, type RequestFacts } from "./match.ts";
-import { DEBUG_HEADER, meshError } from "./responses.ts";
+import { DEBUG_HEADER, isNullBodyStatus, meshError } from "./responses.ts";
 import { currentSnapshot, snapshotStatus, type SnapshotSource } from "./snapshot-cache.ts";
 import { pickSubset } from "./split.ts";
 import { sleep } from "./sleep.ts";
@@ -27,7 +27,12 @@ import { callerOf } from "./caller.ts";
 import { startTrace, type RequestTrace } from "./telemetry.ts";
 import { recordRequest, telemetryStatus } from "./telemetry-recorder.ts";
 import type { TelemetryEnv } from "./telemetry-sink.ts";
-import { watchBody, type BodyWatch } from "./stream.ts";
+import { bytesOf, continueBody, unsizedBody, type BodyCut, type BodyWatch } from "./stream.ts";
+import { GrpcCode } from "./grpc/codes.ts";
+import { requestedTimeout, rpcDeadline } from "./grpc/deadline.ts";
+import { grpcNativeUnsupported, isPlainMeshError, meshErrorCode, toCallerProtocol } from "./grpc/errors.ts";
+import { finalStatus } from "./grpc/inspect.ts";
+import { detectRpc, type RpcCall } from "./grpc/protocol.ts";
 
 export interface SidecarEnv extends TelemetryEnv {
   SERVICE_NAME: string;
@@ -138,63 +143,121 @@ function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | 
 
 /**
  * What a request holds from admission on: its breaker slot and, once answered by an endpoint, that
- * try. Given back when the response body is done (or at once when there is none), or when the
- * client disconnects while the body streams: workerd then drops the request's pending
- * continuations, so nothing else would run, but it does fire request.signal (compatibility flag
- * enable_request_signal). If neither ever happens, both leases expire on their own. Giving back
- * twice is harmless.
+ * try. Given back when the response body is done: at once when the whole body was read before
+ * answering (stream.ts), else when the watched stream ends or is cut, or when the client
+ * disconnects while it streams: workerd then runs none of the request's code again (no stream
+ * cancel, no timer, no pending continuation) but does fire request.signal (compatibility flag
+ * enable_request_signal). If neither ever happens (a client that left before the response went
+ * out), both leases expire on their own. Giving back twice is harmless.
+ *
+ * While an RPC's answer streams, it also carries the call's status reader: fed every chunk, read
+ * at the end, and the status goes to outlier detection and passive health (a stream's status is
+ * only known then) and to telemetry.
  */
 class RequestHold implements BodyWatch, EventListenerObject {
   slot: Lease | undefined;
   lease: TryLease | undefined;
-  idleTimeoutMs = 0;
+  /** Set while a body streams: the records that wait for its end. */
+  private trace: RequestTrace | undefined;
+  private result: ProxyResult | undefined;
+  private finished: (() => void) | undefined;
 
-  /** A chunk of the response body passed: keep both leases until at least the next idle timeout. */
-  onProgress(nowMs: number): void {
-    const expiresAtMs = nowMs + this.idleTimeoutMs + LEASE_GRACE_MS;
+  /** Gives back the slot and the try (both, once). */
+  release(): void {
+    if (this.slot) release(breaker, this.slot, Date.now());
+    if (this.lease) tryFinished(this.lease);
+    this.slot = undefined;
+    this.lease = undefined;
+  }
+
+  /**
+   * The answer's body streams through `continueBody` with this as its watch. `keepAccounting`:
+   * the slot and the try stay held until the body is done (the route watches bodies).
+   */
+  follow(result: ProxyResult, trace: RequestTrace, keepAccounting: boolean, recordAtEnd: boolean): void {
+    this.result = result;
+    this.trace = trace;
+    if (!keepAccounting) this.release();
+    if (recordAtEnd) trace.finished = new Promise<void>((resolve) => (this.finished = resolve));
+  }
+
+  onChunk(chunk: Uint8Array): void {
+    this.result!.rpc?.push(chunk);
+    this.trace!.responseBytes += chunk.byteLength;
+  }
+
+  keepUntil(aliveUntilMs: number): void {
+    const expiresAtMs = aliveUntilMs + LEASE_GRACE_MS;
     if (this.slot) extendLease(this.slot, expiresAtMs);
     if (this.lease) extendTry(this.lease, expiresAtMs);
   }
 
-  onDone(): void {
-    if (this.slot) release(breaker, this.slot, Date.now());
-    if (this.lease) tryFinished(this.lease);
+  onDone(cut: BodyCut | undefined, reason: unknown): void {
+    this.release();
+    const result = this.result;
+    const trace = this.trace!;
+    if (cut !== undefined) trace.responseBytes = -1;
+    if (result?.rpc === undefined) {
+      this.finished?.();
+      return;
+    }
+    void finalStatus(result.rpc, cut, reason).then((status) => {
+      result.pendingOutcome?.record(result.response.status, status);
+      trace.rpcCode = status.code;
+      this.finished?.();
+    });
   }
 
-  /** The client disconnected. */
+  /** The client disconnected while the body streamed. */
   handleEvent(): void {
-    this.onDone();
+    this.onDone("client", "client disconnected");
   }
-}
-
-/** Statuses whose responses have no body (a Response with one cannot be built). */
-function isNullBodyStatus(status: number): boolean {
-  return status === 101 || status === 204 || status === 205 || status === 304;
 }
 
 /**
  * Turns the proxy's result into the client's response: the upstream's x-edgemesh-* headers taken
- * off, the debug headers added when asked for with the admin token, and a streaming body watched
- * until it ends (stream.ts). Gives back what the request holds when there is no body to wait for.
+ * off, the route's response header modifiers applied, the debug headers added when asked for with
+ * the admin token. A body that was read whole is answered from memory and the request gives back
+ * what it holds at once; one still arriving goes out watched until it ends (stream.ts).
  */
-function respond(request: Request, result: ProxyResult, hold: RequestHold, debug: DebugInfo | undefined, idleTimeoutMs: number): Response {
+function respond(request: Request, result: ProxyResult, hold: RequestHold, route: CompiledRoute, subset: string, debug: DebugInfo | undefined, trace: RequestTrace): Response {
   const upstream = result.response;
   hold.lease = result.lease;
-  const fromEndpoint = result.lease !== undefined;
-  const headers = fromEndpoint ? withoutMeshHeaders(upstream.headers) : upstream.headers;
-  const body = upstream.body;
   // A WebSocket (101) is handed over as it is; nothing more to count once it is established.
-  // With idleTimeoutMs 0 the route asked for bodies not to be watched (streamIdleTimeoutMs).
-  if (upstream.webSocket || body === null || isNullBodyStatus(upstream.status) || !fromEndpoint || idleTimeoutMs === 0) {
-    hold.onDone();
-    if (upstream.webSocket || (debug === undefined && headers === upstream.headers)) return upstream;
-    return decorate(new Response(isNullBodyStatus(upstream.status) ? null : body, { status: upstream.status, statusText: upstream.statusText, headers }), result, debug);
+  if (upstream.webSocket) {
+    hold.release();
+    return upstream;
   }
-  hold.idleTimeoutMs = idleTimeoutMs;
-  hold.onProgress(Date.now());
-  // Only a disconnect while the body streams needs it: before, the request's code keeps running.
-  request.signal.addEventListener("abort", hold, { once: true });
-  return decorate(new Response(watchBody(body, idleTimeoutMs, hold), { status: upstream.status, statusText: upstream.statusText, headers }), result, debug);
+  // An answer the sidecar made itself (an error, an injected fault).
+  if (result.lease === undefined) {
+    hold.release();
+    return decorate(shapeResponse(upstream, route.filters, subset), result, debug);
+  }
+  if (result.rpcStatus !== undefined) trace.rpcCode = result.rpcStatus.code;
+  const headers = withoutMeshHeaders(upstream.headers);
+  const start = result.body;
+  let body: BodyInit | null;
+  if (start === undefined) {
+    // Not read: no body, or the route does not watch bodies (streamIdleTimeoutMs 0).
+    hold.release();
+    if (debug === undefined && headers === upstream.headers && route.filters === undefined) return upstream;
+    body = isNullBodyStatus(upstream.status) ? null : upstream.body;
+  } else if (start.complete) {
+    hold.release();
+    trace.responseBytes = start.headBytes;
+    const bytes = bytesOf(start);
+    body = trace.rpc?.protocol === "grpc-web" || trace.rpc?.protocol === "grpc-web-text" ? unsizedBody(bytes) : bytes;
+  } else {
+    // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
+    const idleTimeoutMs = route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
+    trace.responseBytes = start.headBytes;
+    hold.follow(result, trace, idleTimeoutMs > 0, result.rpc !== undefined || trace.countStreamedBytes);
+    // Only a disconnect while the body streams needs it: before, the request's code keeps running.
+    if (idleTimeoutMs > 0) request.signal.addEventListener("abort", hold, { once: true });
+    body = continueBody(start, idleTimeoutMs, hold);
+  }
+  const response = new Response(body, { status: upstream.status, statusText: upstream.statusText, headers });
+  return decorate(shapeResponse(response, route.filters, subset), result, debug);
 }
 
 interface DebugInfo {
@@ -231,6 +294,16 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
     trace.enabled = false;
     return debugEndpoint(request, url, env);
   }
+  // gRPC-Web and Connect calls are recognised once, here; everything after knows the protocol.
+  const call = detectRpc(request.method, url.pathname, url.search, request.headers);
+  if (call !== undefined) {
+    trace.rpc = call;
+    // Native gRPC needs HTTP/2 trailers, which cannot pass a Worker: refused at once, in its own form.
+    if (call.protocol === "grpc") {
+      trace.rpcCode = GrpcCode.UNIMPLEMENTED;
+      return grpcNativeUnsupported(call);
+    }
+  }
 
   const colo = request.cf?.colo as string | undefined;
   trace.colo = colo ?? "";
@@ -256,16 +329,20 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
   if (answered) return answered;
 
   const startedMs = Date.now();
-  const deadlineMs = startedMs + route.timeoutMs;
+  // An RPC's deadline is its caller's timeout capped by the route's (grpc/deadline.ts).
+  const rpc = call === undefined ? undefined : rpcRequestOf(call, request.headers, route.timeoutMs);
+  const timeoutMs = rpc === undefined ? route.timeoutMs : rpc.timeoutMs;
+  if (timeoutMs <= 0) return meshError(504, "x-edgemesh-timeout", "caller-deadline", { route: route.name, timeoutMs });
+  const deadlineMs = startedMs + timeoutMs;
   const fault = route.fault;
   const faultTargeted = fault !== undefined && faultApplies(fault, request.headers);
   if (faultTargeted && fault!.bypassRetries) {
     // Istio's way, when the policy asks for it: the fault answers for the whole request.
     // The delay still counts against the route's deadline, never beyond it.
     const decision = decideFault(fault!, Math.random);
-    if (decision.delayMs > 0) await sleep(Math.min(decision.delayMs, route.timeoutMs));
+    if (decision.delayMs > 0) await sleep(Math.min(decision.delayMs, timeoutMs));
     if (Date.now() >= deadlineMs) {
-      return meshError(504, "x-edgemesh-timeout", "route-timeout", { route: route.name, timeoutMs: route.timeoutMs });
+      return meshError(504, "x-edgemesh-timeout", rpc?.callerDeadline ? "caller-deadline" : "route-timeout", { route: route.name, timeoutMs });
     }
     if (decision.abortStatus > 0) return faultResponse(decision.abortStatus);
   }
@@ -314,20 +391,22 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
       headers.delete("transfer-encoding");
     }
     // Buffer the body only when something may replay it: a retry, a hedge or a mirror.
-    const replayWanted = route.mirror !== undefined || ((route.retry.attempts > 0 || route.hedge !== undefined) && mayRetryMethod(route.retry, request.method));
+    const replayWanted = route.mirror !== undefined || ((route.retry.attempts > 0 || route.hedge !== undefined) && mayRetryMethod(route.retry, request.method, rpc !== undefined));
     const planned = !incoming ? { kind: "none" as const }
       : replayWanted ? await planBody(incoming, headers.get("content-length"), route.retry.maxBufferBytes, deadlineMs)
       : { kind: "stream" as const, stream: incoming };
     if (planned.kind === "failed") {
-      hold.onDone();
+      hold.release();
       return planned.why === "too-slow"
-        ? meshError(408, "x-edgemesh-timeout", "request-body-timeout", { route: route.name, timeoutMs: route.timeoutMs })
+        ? meshError(408, "x-edgemesh-timeout", "request-body-timeout", { route: route.name, timeoutMs })
         : meshError(400, "x-edgemesh-error", "request-body-incomplete", { route: route.name });
     }
     const body: BodyPlan = planned;
     if (body.kind === "buffered") trace.requestBytes = body.bytes.byteLength;
     // Header modifiers and rewrites of the route, then of the chosen destination.
     const upstream = shapeUpstream(route.filters, subset, url, headers);
+    // Each try tells the upstream what is left of the caller's deadline: its own copy to set.
+    if (rpc?.propagate) upstream.headers = new Headers(upstream.headers);
 
     // Shadows only for admitted requests, so shedding load also sheds its mirror traffic.
     if (route.mirror && shouldMirror(route.mirror, Math.random())) {
@@ -342,7 +421,10 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
 
     result = await proxy(
       {
-        snapshot, route, members, env: bindings, url: upstream.url, body, startedMs, headers: upstream.headers,
+        snapshot, route, members, env: bindings, url: upstream.url, body, startedMs, deadlineMs, headers: upstream.headers,
+        rpc,
+        // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
+        readBodies: (route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS) > 0,
         method: request.method,
         colo: colo ?? "",
         hashKey: hashKeyOf(snapshot.loadBalancer, request.headers, facts.query),
@@ -353,7 +435,7 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
       resilience,
     );
   } catch (err) {
-    hold.onDone();
+    hold.release();
     throw err;
   }
   trace.endpoint = result.endpoint >= 0 ? snapshot.endpoints[result.endpoint]!.id : "";
@@ -361,13 +443,16 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
   trace.hedged = result.hedged;
   trace.reason = result.retryStoppedBy;
 
-  // Response header modifiers of the route and of the chosen destination.
-  result.response = shapeResponse(result.response, route.filters, subset);
   const debug: DebugInfo | undefined = debugAllowed
     ? { service: snapshot.service, route: route.name, subset, caller: trace.source, endpointIds: snapshot.endpoints, policyVersion: snapshot.policyVersion, generation: snapshot.generation }
     : undefined;
-  // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
-  return respond(request, result, hold, debug, route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS);
+  return respond(request, result, hold, route, subset, debug, trace);
+}
+
+/** An RPC's deadline (its caller's timeout capped by the route's) and what the tries must do about it. */
+function rpcRequestOf(call: RpcCall, headers: Headers, routeTimeoutMs: number): RpcRequest & { timeoutMs: number } {
+  const deadline = rpcDeadline(requestedTimeout(call.protocol, headers), routeTimeoutMs);
+  return { call, propagate: deadline.propagate, callerDeadline: deadline.setBy === "caller", timeoutMs: deadline.timeoutMs };
 }
 
 export default {
@@ -382,6 +467,11 @@ export default {
       internalErrors++;
       console.error("edgemesh sidecar: internal error", err);
       response = meshError(500, "x-edgemesh-error", "sidecar-internal-error");
+    }
+    // Every answer the sidecar made itself reaches an RPC caller in its own protocol.
+    if (trace.rpc !== undefined && isPlainMeshError(response)) {
+      trace.rpcCode = meshErrorCode(response.status, response.headers).code;
+      response = await toCallerProtocol(trace.rpc, response);
     }
     return trace.enabled ? recordRequest(trace, response, env, ctx) : response;
   },
