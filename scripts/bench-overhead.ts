@@ -124,6 +124,7 @@ try {
     proxy: await mf.unsafeGetDirectURL(PROXY),
     baseline: baselineFile ? await mf.unsafeGetDirectURL(BASELINE) : new URL("http://unused"),
   };
+  for (const i of variantFiles.keys()) urls[`variant-${i}`] = await mf.unsafeGetDirectURL(variantName(i));
   const client = await mf.getWorker("bench-client");
   const workerdPids = findDescendants("workerd");
   if (workerdPids.length !== 1) throw new Error(`expected one workerd process under this one, found ${workerdPids.length}`);

@@ -198,6 +198,31 @@ export default {
         if (controller.signal.aborted) throw new Error("unexpected");
         return env.UPSTREAM.fetch(request);
       }
+      case "signal-read-two": {
+        // As peek-two-reads, with the try's AbortSignal on the upstream request.
+        const controller = new AbortController();
+        const res = await env.UPSTREAM.fetch(new Request(request.url, { method: request.method, headers: request.headers, redirect: "manual", signal: controller.signal }));
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        const first = await reader.read();
+        const second = await reader.read();
+        if (first.done || !second.done) throw new Error("unexpected");
+        return new Response(first.value, res);
+      }
+      case "signal-passthrough": {
+        const controller = new AbortController();
+        return env.UPSTREAM.fetch(new Request(request.url, { method: request.method, headers: request.headers, redirect: "manual", signal: controller.signal }));
+      }
+      case "read-two-init": {
+        // As peek-two-reads, answering with status and headers given one by one.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        const first = await reader.read();
+        const second = await reader.read();
+        if (first.done || !second.done) throw new Error("unexpected");
+        return new Response(first.value, { status: res.status, statusText: res.statusText, headers: res.headers });
+      }
       case "buffer-body": {
         const res = await env.UPSTREAM.fetch(request);
         return new Response(await res.arrayBuffer(), res);

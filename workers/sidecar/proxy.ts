@@ -10,7 +10,7 @@ import { recordRequest, withdrawRetry, type RetryBudgetState } from "./budget.ts
 import { GrpcCode } from "./grpc/codes.ts";
 import { decideFault, faultResponse, NO_FAULT } from "./fault.ts";
 import { targetUrl, upstreamFor } from "./forward.ts";
-import { hedge, type RunningTry } from "./hedge.ts";
+import { hedge as runHedged, type RunningTry } from "./hedge.ts";
 import { remainingTimeoutHeader } from "./grpc/deadline.ts";
 import { peekFirstFrame, RpcBodyReader, statusOfStart, DEFAULT_MAX_STATUS_BYTES } from "./grpc/inspect.ts";
 import type { RpcCall } from "./grpc/protocol.ts";
@@ -191,11 +191,15 @@ export class PendingOutcome {
 /**
  * Starts one try to `index`, answering by `timeoutMs` at the latest; cancellable (hedging).
  * `peek`: the try may still be retried on a gRPC code, so an RPC answer's first frame is read
- * before the try counts as answered.
+ * before the try counts as answered. `abortable`: the try may be given up on while its request
+ * goes on (a hedge, a per-try timeout with time left), so it carries an AbortSignal that tells the
+ * upstream. Any other try ends only with its request, and the runtime cancels whatever is still
+ * running then; a signal on it would only make every read of its body dearer (about 10 µs of CPU
+ * a request, measured with scripts/bench/hop-profile.ts).
  */
-function startTry(req: ProxyRequest, state: ResilienceState, index: number, timeoutMs: number, peek: boolean): RunningTry<TryResult> {
+function startTry(req: ProxyRequest, state: ResilienceState, index: number, timeoutMs: number, peek: boolean, abortable: boolean): RunningTry<TryResult> {
   const endpoint = req.snapshot.endpoints[index]!;
-  const controller = new AbortController();
+  const controller = abortable ? new AbortController() : undefined;
   let stop: (why: "timeout" | "cancelled") => void = () => {};
   const stopped = new Promise<"timeout" | "cancelled">((resolve) => (stop = resolve));
   const timer = setTimeout(() => stop("timeout"), timeoutMs);
@@ -222,7 +226,7 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
       if (header) req.headers.set(header[0], header[1]);
     }
     // Built before the try counts as started: a request that cannot be built never leaves a try in flight.
-    const upstreamRequest = new Request(targetUrl(endpoint, req.url), { method: req.method, headers: req.headers, body: bodyForTry(req.body, req.method), redirect: "manual", signal: controller.signal });
+    const upstreamRequest = new Request(targetUrl(endpoint, req.url), { method: req.method, headers: req.headers, body: bodyForTry(req.body, req.method), redirect: "manual", signal: controller?.signal ?? null });
     const load = loadOf(endpoint.id);
     const startedMs = Date.now();
     const lease = tryStarted(load, startedMs, startedMs + timeoutMs + LEASE_GRACE_MS);
@@ -237,7 +241,7 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
     const nowMs = Date.now();
     const lb = req.snapshot.loadBalancer;
     if (first === "cancelled") {
-      controller.abort("hedge lost");
+      controller?.abort("hedge lost");
       // The other try won, but this one had already taken this long: a lower bound of its
       // latency, so the balancer learns that the endpoint is slow.
       recordLatencyLowerBound(load, nowMs - startedMs, lb, nowMs);
@@ -247,14 +251,14 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
     }
     let result: TryResult;
     if (first === "timeout") {
-      controller.abort("per-try timeout");
+      controller?.abort("per-try timeout");
       discardLateAnswer(sent);
       result = { ...base, outcome: { kind: "timeout" }, response: undefined, injected: false, error: `no response headers within ${timeoutMs} ms` };
     } else if ("response" in first) {
       const answered = await readAnswer(req, first.response, peek, stopped);
       if (answered === undefined) {
         // Peeking for the first frame ran into the try's deadline (or a hedge won meanwhile).
-        controller.abort("per-try timeout");
+        controller?.abort("per-try timeout");
         result = { ...base, outcome: { kind: "timeout" }, response: undefined, injected: false, error: `no first message within ${timeoutMs} ms` };
       } else {
         result = { ...base, ...answered, injected: false, lease };
@@ -371,12 +375,14 @@ export async function proxy(req: ProxyRequest, state: ResilienceState): Promise<
     tried.push(index);
     const remainingMs = deadlineMs - nowMs;
     const tryTimeoutMs = retry.perTryTimeoutMs > 0 ? Math.min(retry.perTryTimeoutMs, remainingMs) : remainingMs;
-    const first = startTry(req, state, index, tryTimeoutMs, peekRpc && tried.length < maxTries);
+    const hedge = route.hedge;
+    const hedging = hedge !== undefined && replayable && hedge.afterMs < tryTimeoutMs && tried.length < maxTries;
+    const first = startTry(req, state, index, tryTimeoutMs, peekRpc && tried.length < maxTries, hedging || tryTimeoutMs < remainingMs);
     let result: TryResult;
-    if (route.hedge && replayable && route.hedge.afterMs < tryTimeoutMs && tried.length < maxTries) {
-      const outcome = await hedge(
+    if (hedging) {
+      const outcome = await runHedged(
         first,
-        route.hedge.afterMs,
+        hedge.afterMs,
         () => {
           const now = Date.now();
           const hedgeTimeoutMs = Math.min(tryTimeoutMs, deadlineMs - now);
@@ -384,7 +390,7 @@ export async function proxy(req: ProxyRequest, state: ResilienceState): Promise<
           const other = pick(req, state, tried, now, false);
           if (other < 0 || tried.includes(other) || !withdrawRetry(state.budget, budgetCfg, now)) return undefined;
           tried.push(other);
-          return startTry(req, state, other, hedgeTimeoutMs, peekRpc && tried.length < maxTries);
+          return startTry(req, state, other, hedgeTimeoutMs, peekRpc && tried.length < maxTries, true);
         },
         (r) => !isRetriable(retry, r.outcome),
         discard,
