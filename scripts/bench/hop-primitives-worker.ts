@@ -223,6 +223,68 @@ export default {
         if (first.done || !second.done) throw new Error("unexpected");
         return new Response(first.value, { status: res.status, statusText: res.statusText, headers: res.headers });
       }
+      case "tee-arraybuffer": {
+        // One branch read whole (one native operation), raced against a 0 ms timer; the other kept
+        // for streaming in case the body is not complete in time.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const [whole, rest] = res.body.tee();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const tick = new Promise<typeof TICK>((resolve) => (timer = setTimeout(resolve, 0, TICK)));
+        const got = await Promise.race([new Response(whole).arrayBuffer(), tick]);
+        clearTimeout(timer);
+        if (got === TICK) throw new Error("unexpected: body not complete in time");
+        rest.cancel().catch(noop);
+        return new Response(got, res);
+      }
+      case "tee-only": {
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const [a, b] = res.body.tee();
+        a.cancel().catch(noop);
+        return new Response(b, res);
+      }
+      case "byob-at-least": {
+        // One BYOB read asking for more than the body can hold: it answers at the body's end.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader({ mode: "byob" }) as ReadableStreamBYOBReader & { readAtLeast(min: number, view: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>> };
+        const got = await reader.readAtLeast(65537, new Uint8Array(65537));
+        if (got.done || got.value.byteLength >= 65537) throw new Error("unexpected");
+        return new Response(got.value, res);
+      }
+      case "new-request-read-two":
+      case "new-request-manual-read-two": {
+        // As peek-two-reads, the upstream request built anew (as the sidecar's tries are).
+        const init: RequestInit = { method: request.method, headers: request.headers };
+        if (env.VARIANT === "new-request-manual-read-two") init.redirect = "manual";
+        const res = await env.UPSTREAM.fetch(new Request(request.url, init));
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        const first = await reader.read();
+        const second = await reader.read();
+        if (first.done || !second.done) throw new Error("unexpected");
+        return new Response(first.value, res);
+      }
+      case "pipe-js-writable": {
+        // The runtime pumps the body into a JavaScript sink that sees each chunk and passes it on
+        // to a native stream the client reads: progress per chunk without JavaScript reads.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const identity = new IdentityTransformStream();
+        const writer = identity.writable.getWriter();
+        let lastChunkMs = 0;
+        const sink = new WritableStream<Uint8Array>({
+          write(chunk) {
+            lastChunkMs = Date.now();
+            return writer.write(chunk);
+          },
+          close: () => writer.close(),
+          abort: (reason) => writer.abort(reason),
+        });
+        res.body.pipeTo(sink).then(() => void lastChunkMs, noop);
+        return new Response(identity.readable, res);
+      }
       case "buffer-body": {
         const res = await env.UPSTREAM.fetch(request);
         return new Response(await res.arrayBuffer(), res);

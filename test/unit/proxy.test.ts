@@ -18,7 +18,7 @@ function setup(route: Record<string, unknown>, upstream: (request: Request) => P
   const state = newResilienceState(newRetryBudget());
   const request = (method: string, body: BodyPlan, over: Partial<ProxyRequest> = {}): ProxyRequest => ({
     snapshot, route: snapshot.routes[0]!, members: snapshot.subsets["all"]!, method, url: new URL("http://api/x"), headers: new Headers(), body, env,
-    colo: "", hashKey: undefined, faultTargeted: true, startedMs: Date.now(), deadlineMs: Date.now() + snapshot.routes[0]!.timeoutMs, readBodies: true, rpc: undefined, ...over,
+    colo: "", hashKey: undefined, faultTargeted: true, original: undefined, startedMs: Date.now(), deadlineMs: Date.now() + snapshot.routes[0]!.timeoutMs, readBodies: true, rpc: undefined, ...over,
   });
   const outstanding = () => ids.reduce((sum, id) => sum + (allLoads().get(id)?.outstanding ?? 0), 0);
   return { state, request, outstanding, ids, snapshot };
