@@ -14,6 +14,9 @@ import { percentile } from "./stats.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
+// BENCH_COMPAT_FLAGS=a,b: compatibility flags of the variant Workers (the sidecar runs with
+// enable_request_signal, which changes what some primitives cost).
+const COMPAT_FLAGS = (process.env.BENCH_COMPAT_FLAGS ?? "").split(",").filter(Boolean);
 const VARIANTS = (process.env.BENCH_VARIANTS ?? "proxy,url,headers-access,headers-get-1,headers-get,headers-scan,new-request,new-request-signal,timeout-signal,timer,race,awaits,response-wrap,response-transform,identity-pipe,identity-pipe-deadline,js-pull-stream,buffer-body").split(",");
 
 process.env.WRANGLER_SEND_METRICS = "false";
@@ -33,7 +36,7 @@ const mf = new Miniflare({
   workers: [
     { name: "client", modules: [{ type: "ESModule", path: client }], modulesRoot: out, compatibilityDate: COMPATIBILITY_DATE, serviceBindings: Object.fromEntries(VARIANTS.map((v) => [binding(v), `variant-${v}`])) },
     { name: "upstream", modules: [{ type: "ESModule", path: upstream }], modulesRoot: out, compatibilityDate: COMPATIBILITY_DATE },
-    ...VARIANTS.map((v) => ({ name: `variant-${v}`, modules: [{ type: "ESModule" as const, path: primitives }], modulesRoot: out, compatibilityDate: COMPATIBILITY_DATE, bindings: { VARIANT: v }, serviceBindings: { UPSTREAM: "upstream" } })),
+    ...VARIANTS.map((v) => ({ name: `variant-${v}`, modules: [{ type: "ESModule" as const, path: primitives }], modulesRoot: out, compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: COMPAT_FLAGS, bindings: { VARIANT: v }, serviceBindings: { UPSTREAM: "upstream" } })),
   ],
 });
 
