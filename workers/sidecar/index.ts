@@ -422,6 +422,8 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
     result = await proxy(
       {
         snapshot, route, members, env: bindings, url: upstream.url, body, startedMs, deadlineMs, headers: upstream.headers,
+        // Nothing about it changes (no header taken off or modified, no rewrite, no body): sent as it came.
+        original: upstream.headers === request.headers && upstream.url === url && body.kind === "none" && request.body === null ? request : undefined,
         rpc,
         // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
         readBodies: (route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS) > 0,

@@ -12,7 +12,7 @@ import { decideFault, faultResponse, NO_FAULT } from "./fault.ts";
 import { targetUrl, upstreamFor } from "./forward.ts";
 import { hedge as runHedged, type RunningTry } from "./hedge.ts";
 import { remainingTimeoutHeader } from "./grpc/deadline.ts";
-import { peekFirstFrame, RpcBodyReader, statusOfStart, DEFAULT_MAX_STATUS_BYTES } from "./grpc/inspect.ts";
+import { DEFAULT_MAX_STATUS_BYTES, readRpcAnswer, type RpcBodyReader } from "./grpc/inspect.ts";
 import type { RpcCall } from "./grpc/protocol.ts";
 import type { RpcStatus } from "./grpc/status.ts";
 import { LEASE_GRACE_MS } from "./lease.ts";
@@ -50,6 +50,11 @@ export interface ProxyRequest {
   members: readonly number[];
   method: string;
   url: URL;
+  /**
+   * The incoming request itself when it can be sent upstream as it is (the same URL, headers and
+   * method, no body): a try to a binding endpoint then sends it instead of building a copy.
+   */
+  original: Request | undefined;
   /**
    * The headers to send upstream (the sidecar's own x-edgemesh-* already taken off). Mutable when
    * `rpc.propagate`: each try sets the timeout header to what is left.
@@ -226,7 +231,9 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
       if (header) req.headers.set(header[0], header[1]);
     }
     // Built before the try counts as started: a request that cannot be built never leaves a try in flight.
-    const upstreamRequest = new Request(targetUrl(endpoint, req.url), { method: req.method, headers: req.headers, body: bodyForTry(req.body, req.method), redirect: "manual", signal: controller?.signal ?? null });
+    const upstreamRequest = req.original !== undefined && controller === undefined && endpoint.url === undefined && !req.rpc?.propagate
+      ? req.original
+      : new Request(targetUrl(endpoint, req.url), { method: req.method, headers: req.headers, body: bodyForTry(req.body, req.method), redirect: "manual", signal: controller?.signal ?? null });
     const load = loadOf(endpoint.id);
     const startedMs = Date.now();
     const lease = tryStarted(load, startedMs, startedMs + timeoutMs + LEASE_GRACE_MS);
@@ -256,10 +263,12 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
       result = { ...base, outcome: { kind: "timeout" }, response: undefined, injected: false, error: `no response headers within ${timeoutMs} ms` };
     } else if ("response" in first) {
       const answered = await readAnswer(req, first.response, peek, stopped);
-      if (answered === undefined) {
+      if (answered === "stopped") {
         // Peeking for the first frame ran into the try's deadline (or a hedge won meanwhile).
         controller?.abort("per-try timeout");
         result = { ...base, outcome: { kind: "timeout" }, response: undefined, injected: false, error: `no first message within ${timeoutMs} ms` };
+      } else if (answered === "failed") {
+        result = { ...base, outcome: { kind: "reset" }, response: undefined, injected: false, error: "the answer's body failed before its first message" };
       } else {
         result = { ...base, ...answered, injected: false, lease };
       }
@@ -292,26 +301,19 @@ type Answered = Pick<TryResult, "outcome" | "response" | "body" | "rpc" | "rpcSt
 /**
  * An endpoint's answer, its body read as far as it is already there (stream.ts) when the route
  * watches bodies or the call is an RPC, and an RPC's status when the headers or that start tell
- * it. undefined when a peek for the first frame was stopped by the try's deadline.
+ * it (peeked for when `peek`). "stopped": a peek for the first frame ran into the try's deadline;
+ * "failed": the body failed while being peeked.
  */
-async function readAnswer(req: ProxyRequest, response: Response, peek: boolean, stopped: Promise<unknown>): Promise<Answered | undefined> {
+async function readAnswer(req: ProxyRequest, response: Response, peek: boolean, stopped: Promise<unknown>): Promise<Answered | "stopped" | "failed"> {
   const status = response.status;
   const hasBody = response.body !== null && response.webSocket === null && !isNullBodyStatus(status);
   if (req.rpc === undefined) {
     const body = hasBody && req.readBodies ? await readAvailable(response.body!, MAX_AVAILABLE_BYTES) : undefined;
     return { outcome: { kind: "response", status }, response, body, rpc: undefined, rpcStatus: undefined };
   }
-  const rpc = new RpcBodyReader(req.rpc.call, status, response.headers);
-  const body = hasBody ? await readAvailable(response.body!, MAX_AVAILABLE_BYTES) : undefined;
-  let rpcStatus = await statusOfStart(rpc, body);
-  if (rpcStatus === undefined && peek && body !== undefined) {
-    if (!(await peekFirstFrame(rpc, body, DEFAULT_MAX_STATUS_BYTES, stopped))) {
-      discardBody(body);
-      return undefined;
-    }
-    rpcStatus = body.complete ? await rpc.end() : await rpc.settled();
-  }
-  return { outcome: { kind: "response", status, rpcCode: rpcStatus?.code }, response, body, rpc, rpcStatus };
+  const answer = await readRpcAnswer(req.rpc.call, hasBody ? response : new Response(null, response), peek ? { maxBytes: DEFAULT_MAX_STATUS_BYTES, stop: stopped } : undefined);
+  if (typeof answer === "string") return answer;
+  return { outcome: { kind: "response", status, rpcCode: answer.status?.code }, response, body: answer.body, rpc: answer.reader, rpcStatus: answer.status };
 }
 
 // Error bodies name what happened and which route, never raw exception text: the client may be anyone.

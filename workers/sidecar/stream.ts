@@ -71,33 +71,35 @@ export async function readAvailable(body: ReadableStream<Uint8Array>, maxBytes: 
   }
 }
 
+const STOPPED: unique symbol = Symbol("stopped");
+
 /**
- * Reads on (waiting, unlike readAvailable) until `enough()` holds, the body is complete, `maxBytes`
- * are held or `stop` settles; true unless stopped. For holding back the start of an answer that
- * may still be retried (an RPC whose first frame says whether it failed).
+ * Reads on (waiting, unlike readAvailable) until `enough()` holds, the body is complete or
+ * `maxBytes` are held ("enough"), `stop` settles ("stopped") or the body fails ("failed"; the
+ * failure stays pending for whoever reads on). For holding back the start of an answer that may
+ * still be retried (an RPC whose first frame says whether it failed).
  */
-export async function readMore(start: BodyStart, enough: () => boolean, maxBytes: number, stop: Promise<unknown>, onChunk: (chunk: Uint8Array) => void): Promise<boolean> {
+export async function readMore(start: BodyStart, enough: () => boolean, maxBytes: number, stop: Promise<unknown>, onChunk: (chunk: Uint8Array) => void): Promise<"enough" | "stopped" | "failed"> {
+  const stopped = stop.then((): typeof STOPPED => STOPPED);
   while (!start.complete && !enough() && start.headBytes <= maxBytes) {
     const read = start.pending ?? start.reader.read();
     start.pending = read;
-    const stopped = Symbol();
-    let next: ReadableStreamReadResult<Uint8Array> | symbol;
+    let next: ReadableStreamReadResult<Uint8Array> | typeof STOPPED;
     try {
-      next = await Promise.race([read, stop.then(() => stopped)]);
+      next = await Promise.race([read, stopped]);
     } catch {
-      return true; // the failure stays pending for whoever reads on
+      return "failed";
     }
-    if (next === stopped) return false;
+    if (next === STOPPED) return "stopped";
     start.pending = undefined;
-    const result = next as ReadableStreamReadResult<Uint8Array>;
-    if (result.done) start.complete = true;
+    if (next.done) start.complete = true;
     else {
-      start.head.push(result.value);
-      start.headBytes += result.value.byteLength;
-      onChunk(result.value);
+      start.head.push(next.value);
+      start.headBytes += next.value.byteLength;
+      onChunk(next.value);
     }
   }
-  return true;
+  return "enough";
 }
 
 /** The whole body of a complete start, as one array. */

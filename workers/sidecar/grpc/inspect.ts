@@ -5,12 +5,12 @@
 // it shows up (a trailer frame, an end-of-stream message, the end of a Connect error) or when the
 // body ends or is cut. No second stream, nothing held back.
 //
-// When a retry on a gRPC code is possible, the start of the body is peeked (`peekFirstFrame`): just
+// When a retry on a gRPC code is possible, the start of the body is peeked (`readRpcAnswer`): just
 // enough to see whether the first frame is already the trailer (how gRPC-Web servers such as
 // Connect's answer an error) or to read a Connect unary error whole. That is the only way a retry
 // can act on a gRPC code, because once a message has been passed on the call cannot be replayed.
 // It holds back at most the first frame.
-import { readMore, type BodyCut, type BodyStart } from "../stream.ts";
+import { discardBody, MAX_AVAILABLE_BYTES, readAvailable, readMore, type BodyCut, type BodyStart } from "../stream.ts";
 import { GrpcCode } from "./codes.ts";
 import { Base64Decoder, EnvelopeScanner, FLAG_COMPRESSED, FLAG_END_STREAM, FLAG_TRAILER } from "./envelope.ts";
 import type { RpcCall } from "./protocol.ts";
@@ -171,24 +171,51 @@ export class RpcBodyReader {
   }
 }
 
+/** An RPC answer as far as the sidecar read it when its headers came. */
+export interface RpcAnswer {
+  /** The body's start (stream.ts); undefined when the answer has no body. */
+  body: BodyStart | undefined;
+  /** The status reader, fed everything in `body.head`; the rest of the body must be fed to it as it passes. */
+  reader: RpcBodyReader;
+  /** The status when the headers or that start tell it; undefined: it comes at the end (a stream). */
+  status: RpcStatus | undefined;
+}
+
+export interface PeekOptions {
+  maxBytes: number;
+  /** Peeking gives up when this settles (the try's deadline). */
+  stop: Promise<unknown>;
+}
+
 /**
- * Feeds the start of an answer's body (what readAvailable read) to its status reader, and reads the
- * status when the start is the whole body. undefined: the status is still to come (a stream).
+ * Reads an RPC answer as far as it is already there (readAvailable) and its status when that
+ * tells it. With `peek` (a retry on a gRPC code is still possible) it reads on, waiting, until the
+ * first frame is complete or the Connect unary error is whole: when that first frame is the
+ * trailer or end-of-stream message, the call failed before any message and may be retried.
+ * Answers "stopped" when the peek ran into `peek.stop`, and "failed" when the body failed while
+ * being peeked (like a reset try); the body is cancelled then.
  */
-export async function statusOfStart(reader: RpcBodyReader, start: BodyStart | undefined): Promise<RpcStatus | undefined> {
+export async function readRpcAnswer(call: RpcCall, response: Response, peek: PeekOptions | undefined): Promise<RpcAnswer | "stopped" | "failed"> {
+  const reader = new RpcBodyReader(call, response.status, response.headers);
+  const body = response.body === null ? undefined : await readAvailable(response.body, MAX_AVAILABLE_BYTES);
+  let status = await statusOfStart(reader, body);
+  if (status === undefined && peek !== undefined && body !== undefined) {
+    const peeked = await readMore(body, () => reader.framesSeen > 0 || reader.status !== undefined, peek.maxBytes, peek.stop, (chunk) => reader.push(chunk));
+    if (peeked !== "enough") {
+      discardBody(body);
+      return peeked;
+    }
+    status = body.complete ? await reader.end() : await reader.settled();
+  }
+  return { body, reader, status };
+}
+
+/** Feeds what readAvailable read to the status reader; the status when the start is the whole body. */
+async function statusOfStart(reader: RpcBodyReader, start: BodyStart | undefined): Promise<RpcStatus | undefined> {
   if (reader.status !== undefined) return reader.status;
   if (start === undefined) return reader.end();
   for (const chunk of start.head) reader.push(chunk);
   return start.complete ? reader.end() : reader.settled();
-}
-
-/**
- * Reads on until the first frame is complete (or the whole Connect unary error is in), at most
- * `maxBytes`, or until `stop` settles (false then). Feeds what it reads to `reader`, after what
- * `statusOfStart` already fed it.
- */
-export function peekFirstFrame(reader: RpcBodyReader, start: BodyStart, maxBytes: number, stop: Promise<unknown>): Promise<boolean> {
-  return readMore(start, () => reader.framesSeen > 0 || reader.status !== undefined, maxBytes, stop, (chunk) => reader.push(chunk));
 }
 
 /** The status of a body that is done: ended normally, or cut (the client went away, the upstream failed or stalled). */
