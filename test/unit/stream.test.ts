@@ -115,7 +115,7 @@ describe("reading on until enough is there (peeking)", () => {
     const peek = readMore(start, () => textOf(start).includes("\n"), 1024, new Promise(() => {}), (c) => seen.push(dec.decode(c)));
     src.send("he");
     src.send("llo\nrest");
-    expect(await peek).toBe(true);
+    expect(await peek).toBe("enough");
     expect(seen).toEqual(["he", "llo\nrest"]);
     src.end();
     expect(await new Response(continueBody(start, 0, recorder())).text()).toBe("hello\nrest");
@@ -128,7 +128,7 @@ describe("reading on until enough is there (peeking)", () => {
     const stopped = new Promise<void>((resolve) => (stop = resolve));
     const peek = readMore(start, () => false, 1024, stopped, () => {});
     stop();
-    expect(await peek).toBe(false);
+    expect(await peek).toBe("stopped");
     src.send("late");
     src.end();
     expect(await new Response(continueBody(start, 0, recorder())).text()).toBe("late");
