@@ -115,9 +115,9 @@ export function bytesOf(start: BodyStart): Uint8Array {
   return out;
 }
 
-/** Gives up on a body nobody will read. */
+/** Gives up on a body nobody will read (a retried-away answer, a peek past the try's deadline). */
 export function discardBody(start: BodyStart): void {
-  start.reader.cancel().catch(() => {});
+  start.reader.cancel("the sidecar does not pass this answer on").catch(() => {});
 }
 
 /** Why a watched body did not end normally. */
