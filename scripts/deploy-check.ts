@@ -8,8 +8,9 @@ import { ROOT } from "./build.ts";
 
 const targets: { config: string; env: string }[] = [
   { config: "wrangler.toml", env: "" },
-  ...["productpage", "details", "reviews", "ratings"].map((env) => ({ config: "wrangler.toml", env })),
+  ...["productpage", "details", "reviews", "ratings", "greeter"].map((env) => ({ config: "wrangler.toml", env })),
   ...["productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3", "ratings-v1"].map((env) => ({ config: "examples/bookinfo/wrangler.toml", env })),
+  ...["greeter-v1", "greeter-v2"].map((env) => ({ config: "examples/grpc/wrangler.toml", env })),
 ];
 
 let failed = 0;
