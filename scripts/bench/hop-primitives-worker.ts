@@ -22,7 +22,7 @@ function tracked(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableS
 }
 
 export default {
-  async fetch(request, env): Promise<Response> {
+  async fetch(request, env, ctx): Promise<Response> {
     switch (env.VARIANT) {
       case "proxy":
         return env.UPSTREAM.fetch(request);
@@ -283,6 +283,23 @@ export default {
           abort: (reason) => writer.abort(reason),
         });
         res.body.pipeTo(sink).then(() => void lastChunkMs, noop);
+        return new Response(identity.readable, res);
+      }
+      case "tee-digest": {
+        // The body teed: one branch to the client, the other into a native sink that counts bytes
+        // (DigestStream.bytesWritten) and settles at the end, all without JavaScript per chunk.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const [toClient, watched] = res.body.tee();
+        const sink = new crypto.DigestStream("MD5");
+        ctx.waitUntil(watched.pipeTo(sink).then(noop, noop));
+        return new Response(toClient, res);
+      }
+      case "identity-pipe-waituntil": {
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const identity = new IdentityTransformStream();
+        ctx.waitUntil(res.body.pipeTo(identity.writable).then(noop, noop));
         return new Response(identity.readable, res);
       }
       case "buffer-body": {

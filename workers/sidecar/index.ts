@@ -305,9 +305,10 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
     }
   }
 
-  const colo = request.cf?.colo as string | undefined;
+  const place = request.cf as RequestPlace | undefined;
+  const colo = place?.colo as string | undefined;
   trace.colo = colo ?? "";
-  const loaded = await currentSnapshot(sourceFor(env, request.cf as RequestPlace | undefined), (p) => ctx.waitUntil(p));
+  const loaded = await currentSnapshot(sourceFor(env, place), (p) => ctx.waitUntil(p));
   if (!loaded) {
     // Why (the control plane's error, which may list the mesh's services) is at /__edgemesh/status.
     return meshError(503, "x-edgemesh-error", "no-snapshot", { detail: "this sidecar has no configuration yet; its control plane has not answered" });

@@ -262,7 +262,13 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
       discardLateAnswer(sent);
       result = { ...base, outcome: { kind: "timeout" }, response: undefined, injected: false, error: `no response headers within ${timeoutMs} ms` };
     } else if ("response" in first) {
-      const answered = await readAnswer(req, first.response, peek, stopped);
+      let answered: Answered | "stopped" | "failed";
+      try {
+        answered = await readAnswer(req, first.response, peek, stopped);
+      } catch {
+        // Reading the answer broke in a way the body path does not expect: a reset try, never one left in flight.
+        answered = "failed";
+      }
       if (answered === "stopped") {
         // Peeking for the first frame ran into the try's deadline (or a hedge won meanwhile).
         controller?.abort("per-try timeout");
@@ -287,13 +293,17 @@ function startTry(req: ProxyRequest, state: ResilienceState, index: number, time
     return result;
   };
   // A try always answers: anything thrown becomes a connect failure naming the error.
-  const result = run()
-    .catch((err: unknown): TryResult => {
+  const settled = async (): Promise<TryResult> => {
+    try {
+      return await run();
+    } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       return { ...base, outcome: { kind: "connect-failure" }, response: undefined, injected: false, error: message };
-    })
-    .finally(() => clearTimeout(timer));
-  return { result, cancel: () => stop("cancelled") };
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return { result: settled(), cancel: () => stop("cancelled") };
 }
 
 type Answered = Pick<TryResult, "outcome" | "response" | "body" | "rpc" | "rpcStatus">;
