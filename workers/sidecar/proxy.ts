@@ -316,7 +316,7 @@ type Answered = Pick<TryResult, "outcome" | "response" | "body" | "rpc" | "rpcSt
  */
 async function readAnswer(req: ProxyRequest, response: Response, peek: boolean, stopped: Promise<unknown>): Promise<Answered | "stopped" | "failed"> {
   const status = response.status;
-  const hasBody = response.body !== null && response.webSocket === null && !isNullBodyStatus(status);
+  const hasBody = response.body !== null && !response.webSocket && !isNullBodyStatus(status);
   if (req.rpc === undefined) {
     const body = hasBody && req.readBodies ? await readAvailable(response.body!, MAX_AVAILABLE_BYTES) : undefined;
     return { outcome: { kind: "response", status }, response, body, rpc: undefined, rpcStatus: undefined };
