@@ -476,6 +476,10 @@ export default {
       trace.rpcCode = meshErrorCode(response.status, response.headers).code;
       response = await toCallerProtocol(trace.rpc, response);
     }
-    return trace.enabled ? recordRequest(trace, response, env, ctx) : response;
+    if (trace.enabled) return recordRequest(trace, response, env, ctx);
+    // A stream's end still records the RPC's outcome for outlier detection (see RequestHold):
+    // the invocation must last that long even when no telemetry waits for it.
+    if (trace.finished !== undefined) ctx.waitUntil(trace.finished);
+    return response;
   },
 } satisfies ExportedHandler<SidecarEnv>;
