@@ -229,7 +229,11 @@ try {
   const median = (xs: number[]) => percentile(xs, 50);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  // How the sidecar's answers went out: read whole before answering, or streamed (stream.ts).
+  const bodiesOf = async (url: URL) => ((await (await fetch(new URL("/__edgemesh/resilience", url), { headers: { authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}` } })).json()) as { bodies?: Record<string, number> }).bodies;
+  const sidecarBodies = await bodiesOf(urls.sidecar!);
   if (HOP_ONLY) {
+    console.log(`sidecar answers by body: ${JSON.stringify(sidecarBodies)}`);
     const cpuOf = (t: Target) => median(at(cpuWdSequential, t));
     const latOf = (t: Target) => median(at(wdMean, t));
     const hop = (f: (t: Target) => number, t: Target) => (f(t) - f("direct")) / (f("proxy") - f("direct"));
@@ -308,6 +312,9 @@ try {
     cpu_hop_cost_ratio_pooled: r3(pooledHopCost(cpuWdSequential.sidecar, cpuWdSequential.direct, cpuWdSequential.proxy)),
     cpu_hop_cost_ratio_per_round: cpuHopCostPerRound.map(r3),
     concurrency: CONCURRENCY,
+    // How the sidecar's answers went out over the whole run (GET /__edgemesh/resilience): whole =
+    // read before answering (the cheap path), streamed = watched as they came.
+    sidecar_bodies: sidecarBodies,
     policy: { upstream: benchService },
     ...(baselineFile
       ? {

@@ -57,6 +57,12 @@ const resilience = newResilienceState(newRetryBudget());
 const breaker = newBreaker();
 /** Requests that ended in sidecar-internal-error since the isolate started: each one a bug. */
 let internalErrors = 0;
+/**
+ * Endpoint answers since the isolate started, by how their body went out: whole (read before
+ * answering), streamed (watched as it came), unwatched (the route's streamIdleTimeoutMs is 0) or
+ * empty (no body). What watching bodies costs depends on the share streamed (stream.ts).
+ */
+const bodies = { whole: 0, streamed: 0, unwatched: 0, empty: 0 };
 
 // Built once per env (the same object for every request of an isolate), not per request. It holds
 // the namespace binding, never a stub: a stub is made inside the request that uses it.
@@ -133,6 +139,7 @@ function debugEndpoint(request: Request, url: URL, env: SidecarEnv): Response | 
       endpointLoads: Object.fromEntries(allLoads()),
       reclaimedTries: reclaimedTries(),
       mirror: mirrorStats,
+      bodies,
       internalErrors,
     });
   }
@@ -239,10 +246,13 @@ function respond(request: Request, result: ProxyResult, hold: RequestHold, route
   let body: BodyInit | null;
   if (start === undefined) {
     // Not read: no body, or the route does not watch bodies (streamIdleTimeoutMs 0).
+    if (upstream.body === null || isNullBodyStatus(upstream.status)) bodies.empty++;
+    else bodies.unwatched++;
     hold.release();
     if (debug === undefined && headers === upstream.headers && route.filters === undefined) return upstream;
     body = isNullBodyStatus(upstream.status) ? null : upstream.body;
   } else if (start.complete) {
+    bodies.whole++;
     hold.release();
     trace.responseBytes = start.headBytes;
     const bytes = bytesOf(start);
@@ -250,6 +260,7 @@ function respond(request: Request, result: ProxyResult, hold: RequestHold, route
   } else {
     // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
     const idleTimeoutMs = route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
+    bodies.streamed++;
     trace.responseBytes = start.headBytes;
     hold.follow(result, trace, idleTimeoutMs > 0, result.rpc !== undefined || trace.countStreamedBytes);
     // Only a disconnect while the body streams needs it: before, the request's code keeps running.
