@@ -18,7 +18,7 @@ const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
 // "<variant>@<flag>" runs with that flag too (the sidecar runs with enable_request_signal), so a
 // flag's own price shows beside the same variant without it.
 const COMPAT_FLAGS = (process.env.BENCH_COMPAT_FLAGS ?? "").split(",").filter(Boolean);
-const VARIANTS = (process.env.BENCH_VARIANTS ?? "proxy,url,headers-access,headers-get-1,headers-get,headers-scan,new-request,new-request-signal,timeout-signal,timer,race,awaits,response-wrap,response-transform,identity-pipe,identity-pipe-deadline,js-pull-stream,buffer-body").split(",");
+const VARIANTS = (process.env.BENCH_VARIANTS ?? "proxy,url,headers-access,headers-get-1,headers-get,headers-scan,new-request,new-request-signal,timeout-signal,timer,race,awaits,response-wrap,response-transform,identity-pipe,identity-pipe-deadline,js-pull-stream,buffer-body,peek-two-reads,settle-timer0,signal-read-two").split(",");
 
 process.env.WRANGLER_SEND_METRICS = "false";
 const out = path.join(os.tmpdir(), `edgemesh-hop-profile-${process.pid}`);
