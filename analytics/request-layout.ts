@@ -31,9 +31,9 @@ export const SUCCESS_OUTCOMES: readonly Outcome[] = ["ok", "retried-ok"];
 export { EXTERNAL_CALLER } from "../auth/caller-names.ts";
 
 /** blob1..blobN in this order. */
-export const BLOB_FIELDS = ["mesh", "source", "destination", "route", "subset", "endpoint", "outcome", "colo", "method", "reason"] as const;
+export const BLOB_FIELDS = ["mesh", "source", "destination", "route", "subset", "endpoint", "outcome", "colo", "method", "reason", "rpcProtocol", "rpcService", "rpcMethod"] as const;
 /** double1..doubleN in this order. */
-export const DOUBLE_FIELDS = ["sampleWeight", "status", "latencyMs", "attempts", "requestBytes", "responseBytes", "hedged"] as const;
+export const DOUBLE_FIELDS = ["sampleWeight", "status", "latencyMs", "attempts", "requestBytes", "responseBytes", "hedged", "grpcStatus"] as const;
 
 export type BlobField = (typeof BLOB_FIELDS)[number];
 export type DoubleField = (typeof DOUBLE_FIELDS)[number];
@@ -77,6 +77,13 @@ export interface RequestRecord {
   requestBytes: number;
   responseBytes: number;
   hedged: boolean;
+  /** The RPC protocol ("grpc-web", "grpc-web-text", "connect-unary", "connect-stream", "grpc"); "" or absent for plain HTTP. */
+  rpcProtocol?: string;
+  /** The RPC's service and method from its path ("edgemesh.example.v1.GreeterService", "Greet"); "" when not an RPC or not named. */
+  rpcService?: string;
+  rpcMethod?: string;
+  /** The call's gRPC status code (0-16); -1 (or absent) for plain HTTP or when no status was known. */
+  grpcStatus?: number;
 }
 
 const textEncoder = new TextEncoder();
@@ -95,8 +102,8 @@ function indexOf(destination: string): string {
 /** The data point for one request, in the layout above (literal arrays: this runs per request). */
 export function toDataPoint(r: RequestRecord): DataPoint {
   return {
-    blobs: [r.mesh, r.source, r.destination, r.route, r.subset, r.endpoint, r.outcome, r.colo, r.method, r.reason],
-    doubles: [r.sampleWeight, r.status, r.latencyMs, r.attempts, r.requestBytes, r.responseBytes, r.hedged ? 1 : 0],
+    blobs: [r.mesh, r.source, r.destination, r.route, r.subset, r.endpoint, r.outcome, r.colo, r.method, r.reason, r.rpcProtocol ?? "", r.rpcService ?? "", r.rpcMethod ?? ""],
+    doubles: [r.sampleWeight, r.status, r.latencyMs, r.attempts, r.requestBytes, r.responseBytes, r.hedged ? 1 : 0, r.grpcStatus ?? -1],
     indexes: [indexOf(r.destination)],
   };
 }

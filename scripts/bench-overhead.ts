@@ -39,9 +39,15 @@ const WD_BATCH = Number(process.env.BENCH_WD_BATCH ?? 1500);
 // comparisons while working on the sidecar; prints them and writes nothing.
 const HOP_ONLY = process.env.BENCH_HOP_ONLY === "1";
 
-type Target = "direct" | "sidecar" | "proxy" | "baseline";
+/** "direct", "sidecar", "proxy", "baseline", or "variant-<n>" (BENCH_VARIANT_REFS). */
+type Target = string;
 
 const BASELINE_REF = process.env.BENCH_BASELINE_REF ?? "";
+// BENCH_VARIANT_REFS=<ref>,<ref>,...: further sidecars built from git (a commit, or `git stash
+// create` for uncommitted work) and run beside the others, for profiling by variants: each one
+// with a stage changed or switched off, priced against the same direct path in the same process.
+// Printed in BENCH_HOP_ONLY runs.
+const VARIANT_REFS = (process.env.BENCH_VARIANT_REFS ?? "").split(",").filter(Boolean);
 // BENCH_STREAM_IDLE_TIMEOUT_MS=0 measures the sidecar with response-body watching off (the route
 // knob streamIdleTimeoutMs); unset, the route has the policy's default.
 const STREAM_IDLE_TIMEOUT_MS = process.env.BENCH_STREAM_IDLE_TIMEOUT_MS;
@@ -55,6 +61,7 @@ const BASELINE = `${SIDECAR}-baseline`;
 
 /** Bundles the sidecar as it was at `ref` (git archive into a temp folder, this checkout's node_modules). */
 async function bundleSidecarAt(ref: string): Promise<string> {
+  // The tree of a commit (an existing ref), so a stash commit made by `git stash create` works too.
   const dir = await mkdtemp(path.join(os.tmpdir(), "edgemesh-baseline-"));
   const tar = execFileSync("git", ["archive", "--format=tar", ref], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 });
   execFileSync("tar", ["-x", "-C", dir], { input: tar });
@@ -71,12 +78,15 @@ process.env.WRANGLER_SEND_METRICS = "false";
 const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
 await buildWorkers();
 const baselineFile = BASELINE_REF ? await bundleSidecarAt(BASELINE_REF) : undefined;
+const variantFiles = await Promise.all(VARIANT_REFS.map((ref) => bundleSidecarAt(ref)));
+const variantName = (i: number) => `${SIDECAR}-variant-${i}`;
+const variantBindings = Object.fromEntries(variantFiles.map((_, i) => [`VARIANT_${i}`, variantName(i)]));
 const meshOptions: MeshOptions = {
   topology: {
     mesh: "bench",
     services: { upstream: [{ id: "upstream-1", binding: "UPSTREAM_1", script: "bench-upstream" }] },
     extraWorkers: [
-      { name: "bench-client", script: "bench-client", serviceBindings: { DIRECT, SIDECAR, PROXY, ...(baselineFile ? { BASELINE } : {}) } },
+      { name: "bench-client", script: "bench-client", serviceBindings: { DIRECT, SIDECAR, PROXY, ...(baselineFile ? { BASELINE } : {}), ...variantBindings } },
       { name: PROXY, script: "bench-proxy", serviceBindings: { UPSTREAM: DIRECT } },
     ],
   },
@@ -86,11 +96,12 @@ const meshOptions: MeshOptions = {
   sidecarTelemetryStore: false,
 };
 const workers = await meshWorkers(meshOptions);
-if (baselineFile) {
-  // The same Worker as today's sidecar (bindings, vars, Durable Object), older code.
-  const today = workers.find((w) => w.name === SIDECAR)!;
-  workers.push({ ...today, name: BASELINE, modulesRoot: path.dirname(baselineFile), modules: [{ type: "ESModule", path: baselineFile, contents: await readFile(baselineFile, "utf8") }], unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] });
-}
+// The same Worker as today's sidecar (bindings, vars, Durable Object), other code.
+const today = workers.find((w) => w.name === SIDECAR)!;
+const sidecarFrom = async (name: string, file: string) =>
+  workers.push({ ...today, name, modulesRoot: path.dirname(file), modules: [{ type: "ESModule", path: file, contents: await readFile(file, "utf8") }], unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] });
+if (baselineFile) await sidecarFrom(BASELINE, baselineFile);
+for (const [i, file] of variantFiles.entries()) await sidecarFrom(variantName(i), file);
 const mf = new Miniflare({ host: "127.0.0.1", port: 0, cf: { colo: "LCL" }, log: new Log(LogLevel.WARN), workers });
 
 const benchService = {
@@ -113,6 +124,7 @@ try {
     proxy: await mf.unsafeGetDirectURL(PROXY),
     baseline: baselineFile ? await mf.unsafeGetDirectURL(BASELINE) : new URL("http://unused"),
   };
+  for (const i of variantFiles.keys()) urls[`variant-${i}`] = await mf.unsafeGetDirectURL(variantName(i));
   const client = await mf.getWorker("bench-client");
   const workerdPids = findDescendants("workerd");
   if (workerdPids.length !== 1) throw new Error(`expected one workerd process under this one, found ${workerdPids.length}`);
@@ -172,20 +184,24 @@ try {
   }
 
   async function inWorkerd(target: Target, requests: number, concurrency: number): Promise<{ meanMs: number; rps: number }> {
-    const res = await client.fetch(`http://bench/run?target=${target === "baseline" ? "BASELINE" : target}&requests=${requests}&concurrency=${concurrency}`);
+    const binding = target === "baseline" ? "BASELINE" : target.startsWith("variant-") ? `VARIANT_${target.slice("variant-".length)}` : target;
+    const res = await client.fetch(`http://bench/run?target=${binding}&requests=${requests}&concurrency=${concurrency}`);
     const body = (await res.json()) as { wallMs: number; failures: number };
     if (body.failures > 0) throw new Error(`${target}: ${body.failures} failed requests`);
     return { meanMs: (body.wallMs / requests) * concurrency, rps: requests / (body.wallMs / 1000) };
   }
 
   // Warm every path: JIT, the sidecar's snapshot, keep-alive sockets.
-  const TARGETS: Target[] = baselineFile ? ["direct", "sidecar", "proxy", "baseline"] : ["direct", "sidecar", "proxy"];
+  const TARGETS: Target[] = [...(baselineFile ? ["direct", "sidecar", "proxy", "baseline"] : ["direct", "sidecar", "proxy"]), ...variantFiles.map((_, i) => `variant-${i}`)];
+  const urlOf = (t: Target) => urls[t] ?? new URL("http://unused");
   for (const t of TARGETS) {
-    await sequential(urls[t], 500, []);
+    await sequential(urlOf(t), 500, []);
     await inWorkerd(t, 2000, 1);
   }
 
-  const series = (): Record<Target, number[]> => ({ direct: [], sidecar: [], proxy: [], baseline: [] });
+  type Series = Record<"direct" | "sidecar" | "proxy" | "baseline", number[]> & Record<Target, number[]>;
+  const series = (): Series => Object.fromEntries(["direct", "sidecar", "proxy", "baseline", ...TARGETS].map((t) => [t, [] as number[]])) as unknown as Series;
+  const at = (xs: Series, t: Target): number[] => xs[t] ?? (xs[t] = []);
   const lat = series();
   const sockRps = series();
   const wdMean = series();
@@ -199,26 +215,34 @@ try {
   for (let round = 0; round < (HOP_ONLY ? 0 : ROUNDS); round++) {
     for (const target of rotated(round)) {
       const perRound = SEQUENTIAL / ROUNDS;
-      cpuSocket[target].push(await cpuPerRequestUs(perRound, () => sequential(urls[target], perRound, lat[target])));
-      sockRps[target].push((await socketThroughput(urls[target])).rps);
-      cpuWdConcurrent[target].push(await cpuPerRequestUs(WD_CONCURRENT, async () => wdRps[target].push((await inWorkerd(target, WD_CONCURRENT, CONCURRENCY)).rps)));
+      at(cpuSocket, target).push(await cpuPerRequestUs(perRound, () => sequential(urlOf(target), perRound, at(lat, target))));
+      at(sockRps, target).push((await socketThroughput(urlOf(target))).rps);
+      at(cpuWdConcurrent, target).push(await cpuPerRequestUs(WD_CONCURRENT, async () => at(wdRps, target).push((await inWorkerd(target, WD_CONCURRENT, CONCURRENCY)).rps)));
     }
   }
   for (let round = 0; round < WD_ROUNDS; round++) {
     for (const target of rotated(round)) {
-      cpuWdSequential[target].push(await cpuPerRequestUs(WD_BATCH, async () => wdMean[target].push((await inWorkerd(target, WD_BATCH, 1)).meanMs)));
+      at(cpuWdSequential, target).push(await cpuPerRequestUs(WD_BATCH, async () => at(wdMean, target).push((await inWorkerd(target, WD_BATCH, 1)).meanMs)));
     }
   }
 
   const median = (xs: number[]) => percentile(xs, 50);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  // How the sidecar's answers went out: read whole before answering, or streamed (stream.ts).
+  const resilienceView = await fetch(new URL("/v1/sidecars/upstream/debug/resilience", controlUrl), { headers: { authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}` } });
+  const sidecarBodies = ((await resilienceView.json()) as { bodies?: Record<string, number> }).bodies;
   if (HOP_ONLY) {
-    const cpuOf = (t: Target) => median(cpuWdSequential[t]);
-    const latOf = (t: Target) => median(wdMean[t]);
+    console.log(`sidecar answers by body: ${JSON.stringify(sidecarBodies)}`);
+    const cpuOf = (t: Target) => median(at(cpuWdSequential, t));
+    const latOf = (t: Target) => median(at(wdMean, t));
     const hop = (f: (t: Target) => number, t: Target) => (f(t) - f("direct")) / (f("proxy") - f("direct"));
     console.log(`workerd CPU/req (µs): direct ${cpuOf("direct").toFixed(1)}, sidecar ${cpuOf("sidecar").toFixed(1)}, null proxy ${cpuOf("proxy").toFixed(1)}; hop cost: CPU ${hop(cpuOf, "sidecar").toFixed(3)}, latency ${hop(latOf, "sidecar").toFixed(3)} (medians of ${WD_ROUNDS} rounds of ${WD_BATCH})`);
     if (baselineFile) console.log(`baseline ${BASELINE_REF}: CPU/req ${cpuOf("baseline").toFixed(1)} µs; hop cost: CPU ${hop(cpuOf, "baseline").toFixed(3)}, latency ${hop(latOf, "baseline").toFixed(3)}`);
+    for (const [i, ref] of VARIANT_REFS.entries()) {
+      const t = `variant-${i}`;
+      console.log(`variant ${i} (${ref}): CPU/req ${cpuOf(t).toFixed(1)} µs; hop cost: CPU ${hop(cpuOf, t).toFixed(3)}, latency ${hop(latOf, t).toFixed(3)}`);
+    }
     await mf.dispose();
     process.exit(0);
   }
@@ -288,6 +312,9 @@ try {
     cpu_hop_cost_ratio_pooled: r3(pooledHopCost(cpuWdSequential.sidecar, cpuWdSequential.direct, cpuWdSequential.proxy)),
     cpu_hop_cost_ratio_per_round: cpuHopCostPerRound.map(r3),
     concurrency: CONCURRENCY,
+    // How the sidecar's answers went out over the whole run (the admin API's resilience debug view): whole =
+    // read before answering (the cheap path), streamed = watched as they came.
+    sidecar_bodies: sidecarBodies,
     policy: { upstream: benchService },
     ...(baselineFile
       ? {

@@ -24,7 +24,6 @@ export const WORKER_ENTRIES: Record<string, string> = {
   "test-load-client": "test/workers/load-client.ts",
   "test-health-target": "test/workers/health-target.ts",
   "test-control-harness": "test/workers/control-harness.ts",
-  "test-grpc-probe": "test/workers/grpc-probe.ts",
   "test-broken-telemetry-store": "test/workers/broken-telemetry-store.ts",
   "test-telemetry-store-client": "test/workers/telemetry-store-client.ts",
   "bench-client": "scripts/bench/client-worker.ts",

@@ -58,6 +58,21 @@ export const BOOKINFO: Topology = {
   },
 };
 
+/**
+ * The example gRPC service (examples/grpc/): two versions for a canary, reached through its own
+ * sidecar like every service. Part of the example mesh `npm start` runs (EXAMPLE_MESH), with its
+ * policy in policies/greeter.json.
+ */
+export const GREETER_SERVICES: Record<string, InstanceSpec[]> = {
+  greeter: [
+    { id: "greeter-v1", binding: "GREETER_V1", script: "grpc-greeter", vars: { VERSION: "v1" } },
+    { id: "greeter-v2", binding: "GREETER_V2", script: "grpc-greeter", vars: { VERSION: "v2" } },
+  ],
+};
+
+/** What `npm start` runs: bookinfo and the greeter, one mesh. */
+export const EXAMPLE_MESH: Topology = { mesh: BOOKINFO.mesh, services: { ...BOOKINFO.services, ...GREETER_SERVICES } };
+
 export const sidecarName = (service: string) => `edgemesh-sidecar-${service}`;
 export const instanceName = (mesh: string, id: string) => `${mesh}-${id}`;
 
@@ -82,6 +97,8 @@ export interface MeshOptions {
   sidecarTelemetryStore?: { className: string; scriptName: string } | false;
   /** Workers to expose on a socket of their own (free port); see `RunningMesh.directUrl`. */
   exposeWorkers?: string[];
+  /** Fixed ports for some of `exposeWorkers` (worker name -> port); the others get a free one. */
+  exposedPorts?: Record<string, number>;
   /**
    * Run the distribution tier (MeshRelay objects between MeshControl and the sidecars, answers
    * shared per colo through the Cache API), as a deployment does. Default true; false makes the
@@ -204,7 +221,7 @@ export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {
   }
   const all = [...sidecars, control, ...instances, ...extras];
   for (const w of all) {
-    if (w.name && opts.exposeWorkers?.includes(w.name)) w.unsafeDirectSockets = [{ host: opts.host ?? "127.0.0.1", port: 0 }];
+    if (w.name && opts.exposeWorkers?.includes(w.name)) w.unsafeDirectSockets = [{ host: opts.host ?? "127.0.0.1", port: opts.exposedPorts?.[w.name] ?? 0 }];
   }
   // The first Worker is Miniflare's entry: the first service's sidecar.
   return all;
@@ -288,4 +305,23 @@ export async function startMesh(opts: MeshOptions): Promise<RunningMesh> {
 
 export async function readPolicy(file: string): Promise<unknown> {
   return JSON.parse(await readFile(path.resolve(ROOT, file), "utf8"));
+}
+
+/**
+ * Several documents of one mesh as one: the first document with the services of the others added
+ * (a companion document, such as policies/greeter.json beside policies/bookinfo.json). A service
+ * in two of them, or documents of different meshes, are refused.
+ */
+export async function readPolicies(files: readonly string[]): Promise<unknown> {
+  const [first, ...rest] = (await Promise.all(files.map(readPolicy))) as { mesh?: string; services?: Record<string, unknown> }[];
+  if (first === undefined) throw new Error("no policy document given");
+  const services = { ...first.services };
+  for (const [i, doc] of rest.entries()) {
+    if (doc.mesh !== first.mesh) throw new Error(`${files[i + 1]} is for mesh "${doc.mesh}", ${files[0]} for "${first.mesh}": one mesh at a time`);
+    for (const [name, service] of Object.entries(doc.services ?? {})) {
+      if (name in services) throw new Error(`service "${name}" is in both ${files[0]} (or an earlier file) and ${files[i + 1]}`);
+      services[name] = service;
+    }
+  }
+  return { ...first, services };
 }

@@ -1,22 +1,29 @@
 // `npm start`: the whole mesh locally in one Miniflare instance, state persisted under
 // .edgemesh/state, the example policy applied on first start, a little traffic flowing.
 import path from "node:path";
-import { BOOKINFO, DEFAULT_ADMIN_TOKEN, readPolicy, startMesh } from "./mesh.ts";
+import { DEFAULT_ADMIN_TOKEN, EXAMPLE_MESH, readPolicies, sidecarName, startMesh } from "./mesh.ts";
 import { ROOT } from "./build.ts";
 
 const port = Number(process.env.PORT ?? 8787);
 const controlPort = Number(process.env.CONTROL_PORT ?? 8788);
+const grpcPort = Number(process.env.GRPC_PORT ?? 8789);
 const persistRoot = path.resolve(ROOT, process.env.EDGEMESH_STATE_DIR ?? ".edgemesh/state");
 const adminToken = process.env.EDGEMESH_ADMIN_TOKEN ?? DEFAULT_ADMIN_TOKEN;
-const policyFile = process.env.EDGEMESH_POLICY ?? "policies/bookinfo.json";
+// Documents of the one mesh, merged: bookinfo and its companion, the gRPC greeter.
+const policyFile = process.env.EDGEMESH_POLICY ?? "policies/bookinfo.json,policies/greeter.json";
 const trafficEveryMs = Number(process.env.EDGEMESH_TRAFFIC_MS ?? 1000);
 
 const started = performance.now();
 process.env.WRANGLER_SEND_METRICS = "false";
-const policy = await readPolicy(policyFile);
+const policy = await readPolicies(policyFile.split(","));
 // The mesh's token keys are made afresh for each start (never printed); the policy says which
 // rate limiting bindings the sidecars need.
-const mesh = await startMesh({ topology: BOOKINFO, port, controlPort, persistRoot, adminToken, policy, verbose: process.env.EDGEMESH_VERBOSE === "1" });
+const greeterSidecar = sidecarName("greeter");
+const mesh = await startMesh({
+  topology: EXAMPLE_MESH, port, controlPort, persistRoot, adminToken, policy, verbose: process.env.EDGEMESH_VERBOSE === "1",
+  exposeWorkers: [greeterSidecar], exposedPorts: { [greeterSidecar]: grpcPort },
+});
+const greeterUrl = await mesh.directUrl(greeterSidecar);
 
 const current = await mesh.admin("/v1/policy");
 let policyLine: string;
@@ -39,7 +46,11 @@ let failed = 0;
 const traffic = trafficEveryMs > 0
   ? setInterval(() => {
       const user = sent % 5 === 0 ? "?user=jason" : "";
-      fetch(new URL(`/api/v1/products/0${user}`, mesh.url))
+      // Every third request is a Connect call to the greeter (its Greet canary) instead of a page.
+      const call = sent % 3 === 0
+        ? fetch(new URL("/edgemesh.example.v1.GreeterService/Greet", greeterUrl), { method: "POST", headers: { "content-type": "application/json", "connect-protocol-version": "1" }, body: '{"name":"npm start"}' })
+        : fetch(new URL(`/api/v1/products/0${user}`, mesh.url));
+      call
         .then(async (r) => {
           await r.arrayBuffer();
           sent++;
@@ -53,6 +64,7 @@ console.log(`
 edgemesh is running (ready in ${Math.round(performance.now() - started)} ms)
 
   app (productpage via its sidecar)  ${mesh.url.href}
+  gRPC greeter (Connect, gRPC-Web)   ${greeterUrl.href}
   control plane (admin API)          ${mesh.controlUrl.href}
   dashboard                          ${new URL("/dashboard", mesh.controlUrl).href}  (sign in with the admin token)
   admin token                        ${adminToken}
@@ -63,6 +75,7 @@ Try (the CLI needs: export EDGEMESH_URL=${mesh.controlUrl.origin} EDGEMESH_ADMIN
   npx edgemesh status
   npx edgemesh stat edges
   curl -i -H 'x-edgemesh-debug: 1' -H "x-edgemesh-debug-token: $(npx edgemesh token debug)" ${new URL("/api/v1/products/0", mesh.url).href}
+  curl -H 'content-type: application/json' -H 'connect-protocol-version: 1' -d '{"name":"you"}' ${new URL("/edgemesh.example.v1.GreeterService/Greet", greeterUrl).href}
   npx edgemesh tokens create dashboard --scope read     # a read-only admin token
   npx edgemesh audit                                    # who changed what
 ${trafficEveryMs > 0 ? `\nSending a request every ${trafficEveryMs} ms (EDGEMESH_TRAFFIC_MS=0 turns it off).` : ""}

@@ -6,7 +6,9 @@
 //            x-greeter-fail-instance: <endpoint id>   ... but only on that instance
 //            x-greeter-delay-ms: <ms>   this call waits this long first
 // Codes are Connect's names: unavailable, resource_exhausted, internal, deadline_exceeded, ...
-// A wait ends early when the call's deadline (grpc-timeout, connect-timeout-ms) passes.
+// A wait ends early when the call's deadline (grpc-timeout, connect-timeout-ms) passes. Every
+// answer says in x-greeter-timeout-ms how much of its deadline the call had left when it arrived
+// (none: no deadline), so a caller can see what its mesh propagated.
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import { create } from "@bufbuild/protobuf";
 import { GreeterService, GreetingSchema, type Greeting } from "./gen/edgemesh/example/v1/greeter_pb.ts";
@@ -75,14 +77,22 @@ function greeting(instance: GreeterInstance, name: string, index: number): Greet
   });
 }
 
+/** Tells the caller what was left of the call's deadline when it arrived. */
+function echoDeadline(context: HandlerContext): void {
+  const left = context.timeoutMs();
+  if (left !== undefined) context.responseHeader.set("x-greeter-timeout-ms", String(Math.round(left)));
+}
+
 export function greeterService(instance: GreeterInstance): ServiceImpl<typeof GreeterService> {
   return {
     async greet(request, context: HandlerContext) {
+      echoDeadline(context);
       await pause(requestedDelayMs(instance, context.requestHeader), context.signal);
       misbehave(instance, context.requestHeader);
       return { greeting: greeting(instance, request.name, 0) };
     },
     async *greetStream(request, context: HandlerContext) {
+      echoDeadline(context);
       const count = request.count === 0 ? 3 : request.count;
       if (count < 1 || count > MAX_STREAM_COUNT) throw new ConnectError(`count must be 1-${MAX_STREAM_COUNT}, got ${count}`, Code.InvalidArgument);
       if (request.intervalMs < 0 || request.intervalMs > MAX_INTERVAL_MS) throw new ConnectError(`interval_ms must be 0-${MAX_INTERVAL_MS}, got ${request.intervalMs}`, Code.InvalidArgument);

@@ -8,6 +8,7 @@ interface Env {
 }
 
 const noop = () => {};
+const TICK: unique symbol = Symbol("tick");
 
 function tracked(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableStream<Uint8Array> {
   return body.pipeThrough(
@@ -21,7 +22,7 @@ function tracked(body: ReadableStream<Uint8Array>, onEnd: () => void): ReadableS
 }
 
 export default {
-  async fetch(request, env): Promise<Response> {
+  async fetch(request, env, ctx): Promise<Response> {
     switch (env.VARIANT) {
       case "proxy":
         return env.UPSTREAM.fetch(request);
@@ -141,6 +142,165 @@ export default {
         const second = await reader.read();
         if (!second.done) throw new Error("unexpected: more than one chunk");
         return new Response(first.value, res);
+      }
+      case "settle-timer0": {
+        // Reads the body while it is already there (a 0 ms timer marks "would wait"): a complete
+        // small body is answered as bytes, so nothing of the request runs after the response.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const tick = new Promise<typeof TICK>((resolve) => (timer = setTimeout(resolve, 0, TICK)));
+        const first = await Promise.race([reader.read(), tick]);
+        if (first === TICK || first.done) throw new Error("unexpected: no first chunk in time");
+        const second = await Promise.race([reader.read(), tick]);
+        clearTimeout(timer);
+        if (second === TICK || !second.done) throw new Error("unexpected: more than one chunk");
+        return new Response(first.value, res);
+      }
+      case "settle-wait0": {
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        const tick = scheduler.wait(0).then((): typeof TICK => TICK);
+        const first = await Promise.race([reader.read(), tick]);
+        if (first === TICK || first.done) throw new Error("unexpected: no first chunk in time");
+        const second = await Promise.race([reader.read(), tick]);
+        if (second === TICK || !second.done) throw new Error("unexpected: more than one chunk");
+        return new Response(first.value, res);
+      }
+      case "read-two-headers": {
+        // As peek-two-reads, answering with a fresh Headers copy (what taking off mesh headers costs).
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        const first = await reader.read();
+        const second = await reader.read();
+        if (first.done || !second.done) throw new Error("unexpected");
+        return new Response(first.value, { status: res.status, statusText: res.statusText, headers: new Headers(res.headers) });
+      }
+      case "request-signal-listen": {
+        request.signal.addEventListener("abort", noop, { once: true });
+        return env.UPSTREAM.fetch(request);
+      }
+      case "request-signal-get": {
+        if (request.signal.aborted) throw new Error("unexpected");
+        return env.UPSTREAM.fetch(request);
+      }
+      case "fetch-url-init":
+        return env.UPSTREAM.fetch(request.url, { method: request.method, headers: request.headers, redirect: "manual" });
+      case "fetch-url-init-signal": {
+        const controller = new AbortController();
+        return env.UPSTREAM.fetch(request.url, { method: request.method, headers: request.headers, redirect: "manual", signal: controller.signal });
+      }
+      case "abort-controller": {
+        const controller = new AbortController();
+        if (controller.signal.aborted) throw new Error("unexpected");
+        return env.UPSTREAM.fetch(request);
+      }
+      case "signal-read-two": {
+        // As peek-two-reads, with the try's AbortSignal on the upstream request.
+        const controller = new AbortController();
+        const res = await env.UPSTREAM.fetch(new Request(request.url, { method: request.method, headers: request.headers, redirect: "manual", signal: controller.signal }));
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        const first = await reader.read();
+        const second = await reader.read();
+        if (first.done || !second.done) throw new Error("unexpected");
+        return new Response(first.value, res);
+      }
+      case "signal-passthrough": {
+        const controller = new AbortController();
+        return env.UPSTREAM.fetch(new Request(request.url, { method: request.method, headers: request.headers, redirect: "manual", signal: controller.signal }));
+      }
+      case "read-two-init": {
+        // As peek-two-reads, answering with status and headers given one by one.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        const first = await reader.read();
+        const second = await reader.read();
+        if (first.done || !second.done) throw new Error("unexpected");
+        return new Response(first.value, { status: res.status, statusText: res.statusText, headers: res.headers });
+      }
+      case "tee-arraybuffer": {
+        // One branch read whole (one native operation), raced against a 0 ms timer; the other kept
+        // for streaming in case the body is not complete in time.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const [whole, rest] = res.body.tee();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const tick = new Promise<typeof TICK>((resolve) => (timer = setTimeout(resolve, 0, TICK)));
+        const got = await Promise.race([new Response(whole).arrayBuffer(), tick]);
+        clearTimeout(timer);
+        if (got === TICK) throw new Error("unexpected: body not complete in time");
+        rest.cancel().catch(noop);
+        return new Response(got, res);
+      }
+      case "tee-only": {
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const [a, b] = res.body.tee();
+        a.cancel().catch(noop);
+        return new Response(b, res);
+      }
+      case "byob-at-least": {
+        // One BYOB read asking for more than the body can hold: it answers at the body's end.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader({ mode: "byob" }) as ReadableStreamBYOBReader & { readAtLeast(min: number, view: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>> };
+        const got = await reader.readAtLeast(65537, new Uint8Array(65537));
+        if (got.done || got.value.byteLength >= 65537) throw new Error("unexpected");
+        return new Response(got.value, res);
+      }
+      case "new-request-read-two":
+      case "new-request-manual-read-two": {
+        // As peek-two-reads, the upstream request built anew (as the sidecar's tries are).
+        const init: RequestInit = { method: request.method, headers: request.headers };
+        if (env.VARIANT === "new-request-manual-read-two") init.redirect = "manual";
+        const res = await env.UPSTREAM.fetch(new Request(request.url, init));
+        if (!res.body) return res;
+        const reader = res.body.getReader();
+        const first = await reader.read();
+        const second = await reader.read();
+        if (first.done || !second.done) throw new Error("unexpected");
+        return new Response(first.value, res);
+      }
+      case "pipe-js-writable": {
+        // The runtime pumps the body into a JavaScript sink that sees each chunk and passes it on
+        // to a native stream the client reads: progress per chunk without JavaScript reads.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const identity = new IdentityTransformStream();
+        const writer = identity.writable.getWriter();
+        let lastChunkMs = 0;
+        const sink = new WritableStream<Uint8Array>({
+          write(chunk) {
+            lastChunkMs = Date.now();
+            return writer.write(chunk);
+          },
+          close: () => writer.close(),
+          abort: (reason) => writer.abort(reason),
+        });
+        res.body.pipeTo(sink).then(() => void lastChunkMs, noop);
+        return new Response(identity.readable, res);
+      }
+      case "tee-digest": {
+        // The body teed: one branch to the client, the other into a native sink that counts bytes
+        // (DigestStream.bytesWritten) and settles at the end, all without JavaScript per chunk.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const [toClient, watched] = res.body.tee();
+        const sink = new crypto.DigestStream("MD5");
+        ctx.waitUntil(watched.pipeTo(sink).then(noop, noop));
+        return new Response(toClient, res);
+      }
+      case "identity-pipe-waituntil": {
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const identity = new IdentityTransformStream();
+        ctx.waitUntil(res.body.pipeTo(identity.writable).then(noop, noop));
+        return new Response(identity.readable, res);
       }
       case "buffer-body": {
         const res = await env.UPSTREAM.fetch(request);

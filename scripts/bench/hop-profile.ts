@@ -14,7 +14,11 @@ import { percentile } from "./stats.ts";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const BATCH = Number(process.env.BENCH_BATCH ?? 2000);
-const VARIANTS = (process.env.BENCH_VARIANTS ?? "proxy,url,headers-access,headers-get-1,headers-get,headers-scan,new-request,new-request-signal,timeout-signal,timer,race,awaits,response-wrap,response-transform,identity-pipe,identity-pipe-deadline,js-pull-stream,buffer-body").split(",");
+// BENCH_COMPAT_FLAGS=a,b: compatibility flags of every variant Worker. A variant named
+// "<variant>@<flag>" runs with that flag too (the sidecar runs with enable_request_signal), so a
+// flag's own price shows beside the same variant without it.
+const COMPAT_FLAGS = (process.env.BENCH_COMPAT_FLAGS ?? "").split(",").filter(Boolean);
+const VARIANTS = (process.env.BENCH_VARIANTS ?? "proxy,url,headers-access,headers-get-1,headers-get,headers-scan,new-request,new-request-signal,timeout-signal,timer,race,awaits,response-wrap,response-transform,identity-pipe,identity-pipe-deadline,js-pull-stream,buffer-body,peek-two-reads,settle-timer0,signal-read-two").split(",");
 
 process.env.WRANGLER_SEND_METRICS = "false";
 const out = path.join(os.tmpdir(), `edgemesh-hop-profile-${process.pid}`);
@@ -26,14 +30,14 @@ const upstream = await bundle("scripts/bench/upstream-worker.ts", "upstream");
 const primitives = await bundle("scripts/bench/hop-primitives-worker.ts", "primitives");
 const client = await bundle("scripts/bench/client-worker.ts", "client");
 
-const binding = (v: string) => `V_${v.toUpperCase().replace(/-/g, "_")}`;
+const binding = (v: string) => `V_${v.toUpperCase().replace(/[-@]/g, "_")}`;
 const mf = new Miniflare({
   log: new Log(LogLevel.WARN),
   cf: { colo: "LCL" },
   workers: [
     { name: "client", modules: [{ type: "ESModule", path: client }], modulesRoot: out, compatibilityDate: COMPATIBILITY_DATE, serviceBindings: Object.fromEntries(VARIANTS.map((v) => [binding(v), `variant-${v}`])) },
     { name: "upstream", modules: [{ type: "ESModule", path: upstream }], modulesRoot: out, compatibilityDate: COMPATIBILITY_DATE },
-    ...VARIANTS.map((v) => ({ name: `variant-${v}`, modules: [{ type: "ESModule" as const, path: primitives }], modulesRoot: out, compatibilityDate: COMPATIBILITY_DATE, bindings: { VARIANT: v }, serviceBindings: { UPSTREAM: "upstream" } })),
+    ...VARIANTS.map((v) => ({ name: `variant-${v}`, modules: [{ type: "ESModule" as const, path: primitives }], modulesRoot: out, compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: [...COMPAT_FLAGS, ...v.split("@").slice(1)], bindings: { VARIANT: v.split("@")[0]! }, serviceBindings: { UPSTREAM: "upstream" } })),
   ],
 });
 

@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 import { compiledService } from "./resilience-fixtures.ts";
 import { GrpcCode } from "../../workers/sidecar/grpc/codes.ts";
 import { connectEndStreamFrame, grpcNativeUnsupported, grpcWebTrailerFrame, meshErrorCode, rpcErrorResponse, toCallerProtocol, encodeGrpcMessage } from "../../workers/sidecar/grpc/errors.ts";
-import { failureStatus, isRetriableRpcStatus, rpcRetriesAllowed } from "../../workers/sidecar/grpc/outcome.ts";
+import { failureStatus, isRetriableRpcCode, rpcRetriesAllowed } from "../../workers/sidecar/grpc/outcome.ts";
+import { isFailure, isGatewayError, isRetriable, mayRetryMethod, type TryOutcome } from "../../workers/sidecar/retry.ts";
 import { detectRpc, type RpcCall } from "../../workers/sidecar/grpc/protocol.ts";
 import { decodeGrpcMessage } from "../../workers/sidecar/grpc/status.ts";
 import { meshError } from "../../workers/sidecar/responses.ts";
@@ -124,25 +125,44 @@ describe("the sidecar's own errors in the caller's protocol", () => {
 });
 
 describe("RPC outcomes for retries and outlier detection", () => {
-  const retryOf = (retryOn: string[]) => compiledService({ subsets: { all: {} }, routes: [{ name: "r", to: [{ subset: "all" }], retries: { retryOn } }] }).routes[0]!.retry;
-  const status = (code: GrpcCode) => ({ code, message: "", source: "trailer" as const });
+  const retryOf = (retryOn: string[], extra: Record<string, unknown> = {}) =>
+    compiledService({ subsets: { all: {} }, routes: [{ name: "r", to: [{ subset: "all" }], retries: { retryOn, ...extra } }] }).routes[0]!.retry;
+  const rpcAnswer = (code: GrpcCode, httpStatus = 200): TryOutcome => ({ kind: "response", status: httpStatus, rpcCode: code });
 
-  it("retry only the codes retryOn names, and let naming one opt RPCs in", () => {
+  it("retry only the codes retryOn names, and let naming one opt RPCs (POSTs) in", () => {
     const retry = retryOf(["gateway-error", "unavailable", "resource-exhausted"]);
     expect(retry.grpcRetryCodes).toEqual([GrpcCode.RESOURCE_EXHAUSTED, GrpcCode.UNAVAILABLE]);
-    expect(isRetriableRpcStatus(retry, status(GrpcCode.UNAVAILABLE))).toBe(true);
-    expect(isRetriableRpcStatus(retry, status(GrpcCode.INTERNAL))).toBe(false);
-    expect(isRetriableRpcStatus(retry, undefined)).toBe(false);
+    expect(isRetriableRpcCode(retry, GrpcCode.UNAVAILABLE)).toBe(true);
+    expect(isRetriableRpcCode(retry, GrpcCode.INTERNAL)).toBe(false);
+    expect(isRetriableRpcCode(retry, GrpcCode.OK)).toBe(false);
     expect(rpcRetriesAllowed(retry)).toBe(true);
     expect(rpcRetriesAllowed(retryOf(["gateway-error"]))).toBe(false);
+    expect(mayRetryMethod(retry, "POST", true)).toBe(true);
+    expect(mayRetryMethod(retry, "POST", false)).toBe(false);
+    expect(mayRetryMethod(retryOf(["gateway-error"]), "POST", true)).toBe(false);
   });
 
-  it("show outlier detection the HTTP status a gRPC code stands for", () => {
-    expect(failureStatus(200, status(GrpcCode.UNAVAILABLE))).toBe(503);
-    expect(failureStatus(200, status(GrpcCode.DEADLINE_EXCEEDED))).toBe(504);
-    expect(failureStatus(200, status(GrpcCode.INTERNAL))).toBe(500);
-    expect(failureStatus(200, status(GrpcCode.NOT_FOUND))).toBe(404);
-    expect(failureStatus(200, status(GrpcCode.OK))).toBe(200);
+  it("keep HTTP and gRPC retry conditions apart, as Envoy does", () => {
+    // UNAVAILABLE in an HTTP 200: retried on "unavailable", not on "gateway-error" (an HTTP condition).
+    expect(isRetriable(retryOf(["unavailable"]), rpcAnswer(GrpcCode.UNAVAILABLE))).toBe(true);
+    expect(isRetriable(retryOf(["gateway-error"]), rpcAnswer(GrpcCode.UNAVAILABLE))).toBe(false);
+    expect(isRetriable(retryOf(["unavailable"]), rpcAnswer(GrpcCode.INTERNAL))).toBe(false);
+    // A Connect unary UNAVAILABLE is also an HTTP 503: the HTTP condition sees that.
+    expect(isRetriable(retryOf(["gateway-error"]), rpcAnswer(GrpcCode.UNAVAILABLE, 503))).toBe(true);
+  });
+
+  it("show outlier detection, the balancer and passive health the HTTP status a gRPC code stands for", () => {
+    expect(failureStatus(200, GrpcCode.UNAVAILABLE)).toBe(503);
+    expect(failureStatus(200, GrpcCode.DEADLINE_EXCEEDED)).toBe(504);
+    expect(failureStatus(200, GrpcCode.INTERNAL)).toBe(500);
+    expect(failureStatus(200, GrpcCode.NOT_FOUND)).toBe(404);
+    expect(failureStatus(200, GrpcCode.OK)).toBe(200);
     expect(failureStatus(502, undefined)).toBe(502);
+    // UNAVAILABLE is a gateway error like a 503, DEADLINE_EXCEEDED like a 504; INTERNAL a failure; CANCELLED none.
+    expect([isFailure(rpcAnswer(GrpcCode.UNAVAILABLE)), isGatewayError(rpcAnswer(GrpcCode.UNAVAILABLE))]).toEqual([true, true]);
+    expect([isFailure(rpcAnswer(GrpcCode.DEADLINE_EXCEEDED)), isGatewayError(rpcAnswer(GrpcCode.DEADLINE_EXCEEDED))]).toEqual([true, true]);
+    expect([isFailure(rpcAnswer(GrpcCode.INTERNAL)), isGatewayError(rpcAnswer(GrpcCode.INTERNAL))]).toEqual([true, false]);
+    expect(isFailure(rpcAnswer(GrpcCode.CANCELLED))).toBe(false);
+    expect(isFailure(rpcAnswer(GrpcCode.OK))).toBe(false);
   });
 });

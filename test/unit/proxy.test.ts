@@ -4,7 +4,8 @@ import { allLoads, tryFinished } from "../../workers/sidecar/balance.ts";
 import type { BodyPlan } from "../../workers/sidecar/body.ts";
 import { newRetryBudget } from "../../workers/sidecar/budget.ts";
 import { recordOutlierOutcome } from "../../workers/sidecar/outlier.ts";
-import { newResilienceState, proxy, type ProxyRequest } from "../../workers/sidecar/proxy.ts";
+import { detectRpc } from "../../workers/sidecar/grpc/protocol.ts";
+import { newResilienceState, proxy, type ProxyRequest, type RpcRequest } from "../../workers/sidecar/proxy.ts";
 import { compiledService } from "./resilience-fixtures.ts";
 
 let n = 0;
@@ -18,7 +19,7 @@ function setup(route: Record<string, unknown>, upstream: (request: Request) => P
   const state = newResilienceState(newRetryBudget());
   const request = (method: string, body: BodyPlan, over: Partial<ProxyRequest> = {}): ProxyRequest => ({
     snapshot, route: snapshot.routes[0]!, members: snapshot.subsets["all"]!, method, url: new URL("http://api/x"), headers: new Headers(), body, env,
-    colo: "", hashKey: undefined, faultTargeted: true, startedMs: Date.now(), ...over,
+    colo: "", hashKey: undefined, faultTargeted: true, original: undefined, startedMs: Date.now(), deadlineMs: Date.now() + snapshot.routes[0]!.timeoutMs, readBodies: true, rpc: undefined, ...over,
   });
   const outstanding = () => ids.reduce((sum, id) => sum + (allLoads().get(id)?.outstanding ?? 0), 0);
   return { state, request, outstanding, ids, snapshot };
@@ -143,7 +144,7 @@ describe("no try once the route's deadline has passed", () => {
   it("answers 504 without sending anything when the deadline was spent before proxying (a slow upload, a long queue)", async () => {
     const upstream = answering(200, 0);
     const { state, request } = setup({ timeoutMs: 100 }, upstream.fetch);
-    const result = await proxy(request("PUT", { kind: "buffered", bytes }, { startedMs: Date.now() - 101 }), state);
+    const result = await proxy(request("PUT", { kind: "buffered", bytes }, { startedMs: Date.now() - 101, deadlineMs: Date.now() - 1 }), state);
     expect(result.response.status).toBe(504);
     expect(((await result.response.json()) as { error: string }).error).toBe("route-timeout");
     expect(upstream.calls).toEqual([]);
@@ -189,5 +190,81 @@ describe("outlier and load state follow only newer snapshots", () => {
     tryFinished((await proxy(request("GET", { kind: "none" }, { snapshot }), state)).lease!);
     expect(state.outliers.endpoints.get(`${ids[0]}-new`)?.phase).toBe("ejected");
     expect(state.outliers.ejectedCount).toBe(1);
+  });
+});
+
+describe("RPC tries", () => {
+  const utf8 = new TextEncoder();
+  const grpcWeb = detectRpc("POST", "/pkg.Svc/Do", "", new Headers({ "content-type": "application/grpc-web+proto" }))!;
+  const frame = (flags: number, payload: Uint8Array) => {
+    const out = new Uint8Array(5 + payload.length);
+    out[0] = flags;
+    new DataView(out.buffer).setUint32(1, payload.length);
+    out.set(payload, 5);
+    return out;
+  };
+  const trailer = (code: number) => frame(0x80, utf8.encode(`grpc-status: ${code}\r\n`));
+  /** A gRPC-Web answer whose whole body (a message and the trailer with `code`) is there at once. */
+  const whole = (code: number) => {
+    const message = frame(0, new Uint8Array(3));
+    const end = trailer(code);
+    const body = new Uint8Array(message.length + end.length);
+    body.set(message);
+    body.set(end, message.length);
+    return new Response(body, { headers: { "content-type": "application/grpc-web+proto" } });
+  };
+  const rpcRequest = (rpc: Partial<RpcRequest> = {}) => ({ rpc: { call: grpcWeb, propagate: false, callerDeadline: false, ...rpc } });
+  const retryOnUnavailable = { retries: { attempts: 2, retryOn: ["unavailable"], backoff: { baseMs: 1, maxMs: 1 } } };
+
+  it("are retried on a gRPC code the route names, found in the trailer of an HTTP 200", async () => {
+    const seen: string[] = [];
+    const { state, request, outstanding } = setup(retryOnUnavailable, async (r) => (seen.push(r.headers.get("x-test-endpoint")!), whole(seen.length === 1 ? 14 : 0)));
+    const result = await proxy(request("POST", { kind: "buffered", bytes }, rpcRequest()), state);
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).not.toBe(seen[0]);
+    expect(result.rpcStatus).toMatchObject({ code: 0, source: "trailer" });
+    expect(result.body?.complete).toBe(true);
+    // The failing endpoint's UNAVAILABLE counted as a gateway error, like a 503.
+    expect(state.outliers.endpoints.get(seen[0]!)).toMatchObject({ consecutiveGatewayErrors: 1 });
+    tryFinished(result.lease!);
+    expect(outstanding()).toBe(0);
+  });
+
+  it("are not retried on a code the route does not name, nor without gRPC codes in retryOn (a POST)", async () => {
+    let calls = 0;
+    const internal = setup(retryOnUnavailable, async () => (calls++, whole(13)));
+    tryFinished((await proxy(internal.request("POST", { kind: "buffered", bytes }, rpcRequest()), internal.state)).lease!);
+    expect(calls).toBe(1);
+    calls = 0;
+    const httpOnly = setup({ retries: { attempts: 2, retryOn: ["5xx"] } }, async () => (calls++, whole(14)));
+    tryFinished((await proxy(httpOnly.request("POST", { kind: "buffered", bytes }, rpcRequest()), httpOnly.state)).lease!);
+    expect(calls).toBe(1);
+  });
+
+  it("tell the upstream what is left of the caller's deadline, in the protocol's header", async () => {
+    let sent = "";
+    const { state, request } = setup({}, async (r) => ((sent = r.headers.get("grpc-timeout") ?? ""), whole(0)));
+    const startedMs = Date.now();
+    const result = await proxy(request("POST", { kind: "buffered", bytes }, { ...rpcRequest({ propagate: true }), headers: new Headers(), startedMs, deadlineMs: startedMs + 250 }), state);
+    tryFinished(result.lease!);
+    const ms = Number(/^(\d+)m$/.exec(sent)?.[1]);
+    expect(ms).toBeGreaterThan(150);
+    expect(ms).toBeLessThanOrEqual(250);
+  });
+
+  it("of a stream record its outcome when the status comes at the end; a client that left counts for nothing", async () => {
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const { state, request, ids } = setup({}, async () => new Response(new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) }), { headers: { "content-type": "application/grpc-web+proto" } }), { outlierDetection: { consecutiveGatewayErrors: 2 } });
+    const result = await proxy(request("POST", { kind: "buffered", bytes }, rpcRequest()), state);
+    controller.close();
+    expect(result.rpcStatus).toBeUndefined();
+    expect(result.pendingOutcome).toBeDefined();
+    const endpoint = ids[result.endpoint]!;
+    expect(state.outliers.endpoints.get(endpoint)?.consecutiveGatewayErrors ?? 0).toBe(0);
+    result.pendingOutcome!.record(200, { code: 14, message: "", source: "trailer" });
+    expect(state.outliers.endpoints.get(endpoint)).toMatchObject({ consecutiveGatewayErrors: 1 });
+    result.pendingOutcome!.record(200, { code: 1, message: "client went away", source: "aborted" });
+    expect(state.outliers.endpoints.get(endpoint)).toMatchObject({ consecutiveGatewayErrors: 1 });
+    tryFinished(result.lease!);
   });
 });

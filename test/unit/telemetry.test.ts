@@ -15,6 +15,7 @@ const record: RequestRecord = {
   mesh: "bookinfo", source: "productpage", destination: "reviews", route: "default", subset: "v1", endpoint: "reviews-v1",
   outcome: "retried-ok", colo: "LCL", method: "GET", reason: "", sampleWeight: 4, status: 200, latencyMs: 12, attempts: 2,
   requestBytes: 0, responseBytes: 345, hedged: true,
+  rpcProtocol: "grpc-web", rpcService: "edgemesh.example.v1.GreeterService", rpcMethod: "Greet", grpcStatus: 14,
 };
 
 describe("request layout", () => {
@@ -69,6 +70,18 @@ describe("outcome", () => {
     expect(outcomeOf(new Response("x", { status: 404 }), 1).outcome).toBe("ok");
     expect(outcomeOf(new Response("x"), 3).outcome).toBe("retried-ok");
     expect(outcomeOf(new Response("x", { status: 503 }), 3).outcome).toBe("failed");
+  });
+
+  it("of RPC answers: by the HTTP status equivalent to the gRPC code, whatever the HTTP status", () => {
+    // gRPC-Web: HTTP 200 and UNAVAILABLE (14) or INTERNAL (13) in the trailer is a failure.
+    expect(outcomeOf(new Response("x"), 1, 14).outcome).toBe("failed");
+    expect(outcomeOf(new Response("x"), 1, 13).outcome).toBe("failed");
+    // NOT_FOUND (5), CANCELLED (1) and OK (0) are not the endpoint failing.
+    expect(outcomeOf(new Response("x"), 1, 5).outcome).toBe("ok");
+    expect(outcomeOf(new Response("x"), 1, 1).outcome).toBe("ok");
+    expect(outcomeOf(new Response("x"), 2, 0).outcome).toBe("retried-ok");
+    // No code known (-1): the HTTP status decides, as for plain HTTP.
+    expect(outcomeOf(new Response("x", { status: 503 }), 1, -1).outcome).toBe("failed");
   });
 
   it("of the sidecar's own answers, with the reason", () => {

@@ -3,7 +3,7 @@
 // the control plane reaches it on the `SidecarControl` entrypoint (probes, debug views), which
 // only a service binding can reach.
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, type MeshControlRpc } from "../../policies/snapshot.ts";
+import { DEFAULT_STREAM_IDLE_TIMEOUT_MS, type CompiledRoute, type MeshControlRpc } from "../../policies/snapshot.ts";
 import type { BindingProbe, ProbeAnswer, SidecarControlRpc, SidecarDebugView } from "../../policies/sidecar-control.ts";
 import { DEFAULT_RELAY_SHARDS, relayName, relayRegion, relayShard, type RelayRegion, type RequestPlace } from "../../policies/distribution.ts";
 import { allLoads, extendTry, hashKeyOf, reclaimedTries, reclaimExpiredTries, tryFinished, type TryLease } from "./balance.ts";
@@ -17,10 +17,10 @@ import { withoutMeshHeaders } from "./headers.ts";
 import { extendLease, LEASE_GRACE_MS, type Lease } from "./lease.ts";
 import { mirrorStats, pickMirrorEndpoint, sendShadow, shouldMirror } from "./mirror.ts";
 import { outlierReport } from "./outlier.ts";
-import { newResilienceState, proxy, type ProxyResult } from "./proxy.ts";
+import { newResilienceState, proxy, type ProxyResult, type RpcRequest } from "./proxy.ts";
 import { mayRetryMethod } from "./retry.ts";
 import { matchRoute, type RequestFacts } from "./match.ts";
-import { DEBUG_HEADER, meshError } from "./responses.ts";
+import { DEBUG_HEADER, isNullBodyStatus, meshError } from "./responses.ts";
 import { currentSnapshot, snapshotStatus, type SnapshotSource } from "./snapshot-cache.ts";
 import { pickSubset } from "./split.ts";
 import { sleep } from "./sleep.ts";
@@ -34,7 +34,12 @@ import { hasRateLimits, hasSharedLimits, newRateLimiterState, rateLimitedRespons
 import { startTrace, type RequestTrace } from "./telemetry.ts";
 import { recordRequest, telemetryStatus } from "./telemetry-recorder.ts";
 import type { TelemetryEnv } from "./telemetry-sink.ts";
-import { watchBody, type BodyWatch } from "./stream.ts";
+import { bytesOf, continueBody, unsizedBody, type BodyCut, type BodyWatch } from "./stream.ts";
+import { GrpcCode } from "./grpc/codes.ts";
+import { requestedTimeout, rpcDeadline } from "./grpc/deadline.ts";
+import { grpcNativeUnsupported, isPlainMeshError, meshErrorCode, toCallerProtocol } from "./grpc/errors.ts";
+import { finalStatus } from "./grpc/inspect.ts";
+import { detectRpc, type RpcCall } from "./grpc/protocol.ts";
 
 export interface SidecarEnv extends TelemetryEnv, IdentityEnv {
   SERVICE_NAME: string;
@@ -59,6 +64,12 @@ const breaker = newBreaker();
 const rateLimiter = newRateLimiterState();
 /** Requests that ended in sidecar-internal-error since the isolate started: each one a bug. */
 let internalErrors = 0;
+/**
+ * Endpoint answers since the isolate started, by how their body went out: whole (read before
+ * answering), streamed (watched as it came), unwatched (the route's streamIdleTimeoutMs is 0) or
+ * empty (no body). What watching bodies costs depends on the share streamed (stream.ts).
+ */
+const bodies = { whole: 0, streamed: 0, unwatched: 0, empty: 0 };
 
 // Built once per env (the same object for every request of an isolate), not per request. It holds
 // the namespace binding, never a stub: a stub is made inside the request that uses it.
@@ -129,6 +140,7 @@ function debugView(view: SidecarDebugView, env: SidecarEnv): unknown {
         endpointLoads: Object.fromEntries(allLoads()),
         reclaimedTries: reclaimedTries(),
         mirror: mirrorStats,
+        bodies,
         internalErrors,
       };
     }
@@ -157,63 +169,126 @@ export class SidecarControl extends WorkerEntrypoint<SidecarEnv> implements Side
 
 /**
  * What a request holds from admission on: its breaker slot and, once answered by an endpoint, that
- * try. Given back when the response body is done (or at once when there is none), or when the
- * client disconnects while the body streams: workerd then drops the request's pending
- * continuations, so nothing else would run, but it does fire request.signal (compatibility flag
- * enable_request_signal). If neither ever happens, both leases expire on their own. Giving back
- * twice is harmless.
+ * try. Given back when the response body is done: at once when the whole body was read before
+ * answering (stream.ts), else when the watched stream ends or is cut, or when the client
+ * disconnects while it streams: workerd then runs none of the request's code again (no stream
+ * cancel, no timer, no pending continuation) but does fire request.signal (compatibility flag
+ * enable_request_signal). If neither ever happens (a client that left before the response went
+ * out), both leases expire on their own. Giving back twice is harmless.
+ *
+ * While an RPC's answer streams, it also carries the call's status reader: fed every chunk, read
+ * at the end, and the status goes to outlier detection and passive health (a stream's status is
+ * only known then) and to telemetry.
  */
 class RequestHold implements BodyWatch, EventListenerObject {
   slot: Lease | undefined;
   lease: TryLease | undefined;
-  idleTimeoutMs = 0;
+  /** Set while a body streams: the records that wait for its end. */
+  private trace: RequestTrace | undefined;
+  private result: ProxyResult | undefined;
+  private finished: (() => void) | undefined;
 
-  /** A chunk of the response body passed: keep both leases until at least the next idle timeout. */
-  onProgress(nowMs: number): void {
-    const expiresAtMs = nowMs + this.idleTimeoutMs + LEASE_GRACE_MS;
+  /** Gives back the slot and the try (both, once). */
+  release(): void {
+    if (this.slot) release(breaker, this.slot, Date.now());
+    if (this.lease) tryFinished(this.lease);
+    this.slot = undefined;
+    this.lease = undefined;
+  }
+
+  /**
+   * The answer's body streams through `continueBody` with this as its watch. `keepAccounting`:
+   * the slot and the try stay held until the body is done (the route watches bodies).
+   */
+  follow(result: ProxyResult, trace: RequestTrace, keepAccounting: boolean, recordAtEnd: boolean): void {
+    this.result = result;
+    this.trace = trace;
+    if (!keepAccounting) this.release();
+    if (recordAtEnd) trace.finished = new Promise<void>((resolve) => (this.finished = resolve));
+  }
+
+  onChunk(chunk: Uint8Array): void {
+    this.result!.rpc?.push(chunk);
+    this.trace!.responseBytes += chunk.byteLength;
+  }
+
+  keepUntil(aliveUntilMs: number): void {
+    const expiresAtMs = aliveUntilMs + LEASE_GRACE_MS;
     if (this.slot) extendLease(this.slot, expiresAtMs);
     if (this.lease) extendTry(this.lease, expiresAtMs);
   }
 
-  onDone(): void {
-    if (this.slot) release(breaker, this.slot, Date.now());
-    if (this.lease) tryFinished(this.lease);
+  onDone(cut: BodyCut | undefined, reason: unknown): void {
+    this.release();
+    const result = this.result;
+    const trace = this.trace!;
+    if (cut !== undefined) trace.responseBytes = -1;
+    if (result?.rpc === undefined) {
+      this.finished?.();
+      return;
+    }
+    void finalStatus(result.rpc, cut, reason).then((status) => {
+      result.pendingOutcome?.record(result.response.status, status);
+      trace.rpcCode = status.code;
+      this.finished?.();
+    });
   }
 
-  /** The client disconnected. */
+  /** The client disconnected while the body streamed. */
   handleEvent(): void {
-    this.onDone();
+    this.onDone("client", "client disconnected");
   }
-}
-
-/** Statuses whose responses have no body (a Response with one cannot be built). */
-function isNullBodyStatus(status: number): boolean {
-  return status === 101 || status === 204 || status === 205 || status === 304;
 }
 
 /**
  * Turns the proxy's result into the client's response: the upstream's x-edgemesh-* headers taken
- * off, the debug headers added when asked for with the admin token, and a streaming body watched
- * until it ends (stream.ts). Gives back what the request holds when there is no body to wait for.
+ * off, the route's response header modifiers applied, the debug headers added when asked for with
+ * the admin token. A body that was read whole is answered from memory and the request gives back
+ * what it holds at once; one still arriving goes out watched until it ends (stream.ts).
  */
-function respond(request: Request, result: ProxyResult, hold: RequestHold, debug: DebugInfo | undefined, idleTimeoutMs: number): Response {
+function respond(request: Request, result: ProxyResult, hold: RequestHold, route: CompiledRoute, subset: string, debug: DebugInfo | undefined, trace: RequestTrace): Response {
   const upstream = result.response;
   hold.lease = result.lease;
-  const fromEndpoint = result.lease !== undefined;
-  const headers = fromEndpoint ? withoutMeshHeaders(upstream.headers) : upstream.headers;
-  const body = upstream.body;
   // A WebSocket (101) is handed over as it is; nothing more to count once it is established.
-  // With idleTimeoutMs 0 the route asked for bodies not to be watched (streamIdleTimeoutMs).
-  if (upstream.webSocket || body === null || isNullBodyStatus(upstream.status) || !fromEndpoint || idleTimeoutMs === 0) {
-    hold.onDone();
-    if (upstream.webSocket || (debug === undefined && headers === upstream.headers)) return upstream;
-    return decorate(new Response(isNullBodyStatus(upstream.status) ? null : body, { status: upstream.status, statusText: upstream.statusText, headers }), result, debug);
+  if (upstream.webSocket) {
+    hold.release();
+    return upstream;
   }
-  hold.idleTimeoutMs = idleTimeoutMs;
-  hold.onProgress(Date.now());
-  // Only a disconnect while the body streams needs it: before, the request's code keeps running.
-  request.signal.addEventListener("abort", hold, { once: true });
-  return decorate(new Response(watchBody(body, idleTimeoutMs, hold), { status: upstream.status, statusText: upstream.statusText, headers }), result, debug);
+  // An answer the sidecar made itself (an error, an injected fault).
+  if (result.lease === undefined) {
+    hold.release();
+    return decorate(shapeResponse(upstream, route.filters, subset), result, debug);
+  }
+  if (result.rpcStatus !== undefined) trace.rpcCode = result.rpcStatus.code;
+  const headers = withoutMeshHeaders(upstream.headers);
+  const start = result.body;
+  let body: BodyInit | null;
+  if (start === undefined) {
+    // Not read: no body, or the route does not watch bodies (streamIdleTimeoutMs 0).
+    if (upstream.body === null || isNullBodyStatus(upstream.status)) bodies.empty++;
+    else bodies.unwatched++;
+    hold.release();
+    if (debug === undefined && headers === upstream.headers && route.filters === undefined) return upstream;
+    body = isNullBodyStatus(upstream.status) ? null : upstream.body;
+  } else if (start.complete) {
+    bodies.whole++;
+    hold.release();
+    trace.responseBytes = start.headBytes;
+    const bytes = bytesOf(start);
+    body = trace.rpc?.protocol === "grpc-web" || trace.rpc?.protocol === "grpc-web-text" ? unsizedBody(bytes) : bytes;
+  } else {
+    // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
+    const idleTimeoutMs = route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
+    bodies.streamed++;
+    trace.responseBytes = start.headBytes;
+    hold.follow(result, trace, idleTimeoutMs > 0, result.rpc !== undefined || trace.countStreamedBytes);
+    // Only a disconnect while the body streams needs it: before, the request's code keeps running.
+    if (idleTimeoutMs > 0) request.signal.addEventListener("abort", hold, { once: true });
+    body = continueBody(start, idleTimeoutMs, hold);
+  }
+  // The upstream's own headers are copied straight from it (cheaper than a new init object).
+  const response = headers === upstream.headers ? new Response(body, upstream) : new Response(body, { status: upstream.status, statusText: upstream.statusText, headers });
+  return decorate(shapeResponse(response, route.filters, subset), result, debug);
 }
 
 interface DebugInfo {
@@ -251,10 +326,21 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
     trace.enabled = false;
     return meshError(404, "x-edgemesh-error", "not-found", { detail: "a sidecar's debug views are in the admin API: GET /v1/sidecars/<service>/debug/<view>" });
   }
+  // gRPC-Web and Connect calls are recognised once, here; everything after knows the protocol.
+  const call = detectRpc(request.method, url.pathname, url.search, request.headers);
+  if (call !== undefined) {
+    trace.rpc = call;
+    // Native gRPC needs HTTP/2 trailers, which cannot pass a Worker: refused at once, in its own form.
+    if (call.protocol === "grpc") {
+      trace.rpcCode = GrpcCode.UNIMPLEMENTED;
+      return grpcNativeUnsupported(call);
+    }
+  }
 
-  const colo = request.cf?.colo as string | undefined;
+  const place = request.cf as RequestPlace | undefined;
+  const colo = place?.colo as string | undefined;
   trace.colo = colo ?? "";
-  const loaded = await currentSnapshot(sourceFor(env, request.cf as RequestPlace | undefined), (p) => ctx.waitUntil(p));
+  const loaded = await currentSnapshot(sourceFor(env, place), (p) => ctx.waitUntil(p));
   if (!loaded) {
     // Why (the control plane's error, which may list the mesh's services) is in the status debug view.
     return meshError(503, "x-edgemesh-error", "no-snapshot", { detail: "this sidecar has no configuration yet; its control plane has not answered" });
@@ -295,16 +381,20 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
   if (answered) return answered;
 
   const startedMs = Date.now();
-  const deadlineMs = startedMs + route.timeoutMs;
+  // An RPC's deadline is its caller's timeout capped by the route's (grpc/deadline.ts).
+  const rpc = call === undefined ? undefined : rpcRequestOf(call, request.headers, route.timeoutMs);
+  const timeoutMs = rpc === undefined ? route.timeoutMs : rpc.timeoutMs;
+  if (timeoutMs <= 0) return meshError(504, "x-edgemesh-timeout", "caller-deadline", { route: route.name, timeoutMs });
+  const deadlineMs = startedMs + timeoutMs;
   const fault = route.fault;
   const faultTargeted = fault !== undefined && faultApplies(fault, request.headers);
   if (faultTargeted && fault!.bypassRetries) {
     // Istio's way, when the policy asks for it: the fault answers for the whole request.
     // The delay still counts against the route's deadline, never beyond it.
     const decision = decideFault(fault!, Math.random);
-    if (decision.delayMs > 0) await sleep(Math.min(decision.delayMs, route.timeoutMs));
+    if (decision.delayMs > 0) await sleep(Math.min(decision.delayMs, timeoutMs));
     if (Date.now() >= deadlineMs) {
-      return meshError(504, "x-edgemesh-timeout", "route-timeout", { route: route.name, timeoutMs: route.timeoutMs });
+      return meshError(504, "x-edgemesh-timeout", rpc?.callerDeadline ? "caller-deadline" : "route-timeout", { route: route.name, timeoutMs });
     }
     if (decision.abortStatus > 0) return faultResponse(decision.abortStatus);
   }
@@ -352,20 +442,22 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
       headers.delete("transfer-encoding");
     }
     // Buffer the body only when something may replay it: a retry, a hedge or a mirror.
-    const replayWanted = route.mirror !== undefined || ((route.retry.attempts > 0 || route.hedge !== undefined) && mayRetryMethod(route.retry, request.method));
+    const replayWanted = route.mirror !== undefined || ((route.retry.attempts > 0 || route.hedge !== undefined) && mayRetryMethod(route.retry, request.method, rpc !== undefined));
     const planned = !incoming ? { kind: "none" as const }
       : replayWanted ? await planBody(incoming, headers.get("content-length"), route.retry.maxBufferBytes, deadlineMs)
       : { kind: "stream" as const, stream: incoming };
     if (planned.kind === "failed") {
-      hold.onDone();
+      hold.release();
       return planned.why === "too-slow"
-        ? meshError(408, "x-edgemesh-timeout", "request-body-timeout", { route: route.name, timeoutMs: route.timeoutMs })
+        ? meshError(408, "x-edgemesh-timeout", "request-body-timeout", { route: route.name, timeoutMs })
         : meshError(400, "x-edgemesh-error", "request-body-incomplete", { route: route.name });
     }
     const body: BodyPlan = planned;
     if (body.kind === "buffered") trace.requestBytes = body.bytes.byteLength;
     // Header modifiers and rewrites of the route, then of the chosen destination.
     const upstream = shapeUpstream(route.filters, subset, url, headers);
+    // Each try tells the upstream what is left of the caller's deadline: its own copy to set.
+    if (rpc?.propagate) upstream.headers = new Headers(upstream.headers);
     // Origins get the caller's identity as a token they can verify; bindings know it from props.
     let originHeaders: Headers | undefined;
     if (loaded.urlSubsets.has(subset) || (route.mirror !== undefined && loaded.hasUrlEndpoints)) {
@@ -386,7 +478,12 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
 
     result = await proxy(
       {
-        snapshot, route, members, env: bindings, url: upstream.url, body, startedMs, headers: upstream.headers, originHeaders,
+        snapshot, route, members, env: bindings, url: upstream.url, body, startedMs, deadlineMs, headers: upstream.headers, originHeaders,
+        // Nothing about it changes (no header taken off or modified, no rewrite, no body): sent as it came.
+        original: upstream.headers === request.headers && upstream.url === url && body.kind === "none" && request.body === null ? request : undefined,
+        rpc,
+        // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
+        readBodies: (route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS) > 0,
         method: request.method,
         colo: colo ?? "",
         hashKey: hashKeyOf(snapshot.loadBalancer, request.headers, facts.query),
@@ -397,7 +494,7 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
       resilience,
     );
   } catch (err) {
-    hold.onDone();
+    hold.release();
     throw err;
   }
   trace.endpoint = result.endpoint >= 0 ? snapshot.endpoints[result.endpoint]!.id : "";
@@ -405,13 +502,16 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
   trace.hedged = result.hedged;
   trace.reason = result.retryStoppedBy;
 
-  // Response header modifiers of the route and of the chosen destination.
-  result.response = shapeResponse(result.response, route.filters, subset);
   const debug: DebugInfo | undefined = debugAllowed
     ? { service: snapshot.service, route: route.name, subset, caller: trace.source, endpointIds: snapshot.endpoints, policyVersion: snapshot.policyVersion, generation: snapshot.generation }
     : undefined;
-  // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
-  return respond(request, result, hold, debug, route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS);
+  return respond(request, result, hold, route, subset, debug, trace);
+}
+
+/** An RPC's deadline (its caller's timeout capped by the route's) and what the tries must do about it. */
+function rpcRequestOf(call: RpcCall, headers: Headers, routeTimeoutMs: number): RpcRequest & { timeoutMs: number } {
+  const deadline = rpcDeadline(requestedTimeout(call.protocol, headers), routeTimeoutMs);
+  return { call, propagate: deadline.propagate, callerDeadline: deadline.setBy === "caller", timeoutMs: deadline.timeoutMs };
 }
 
 export default {
@@ -428,6 +528,15 @@ export default {
       console.error("edgemesh sidecar: internal error", err);
       response = meshError(500, "x-edgemesh-error", "sidecar-internal-error");
     }
-    return trace.enabled ? recordRequest(trace, response, env, ctx) : response;
+    // Every answer the sidecar made itself reaches an RPC caller in its own protocol.
+    if (trace.rpc !== undefined && isPlainMeshError(response)) {
+      trace.rpcCode = meshErrorCode(response.status, response.headers).code;
+      response = await toCallerProtocol(trace.rpc, response);
+    }
+    if (trace.enabled) return recordRequest(trace, response, env, ctx);
+    // A stream's end still records the RPC's outcome for outlier detection (see RequestHold):
+    // the invocation must last that long even when no telemetry waits for it.
+    if (trace.finished !== undefined) ctx.waitUntil(trace.finished);
+    return response;
   },
 } satisfies ExportedHandler<SidecarEnv>;

@@ -10,3 +10,8 @@ export function meshError(status: number, header: string, reason: string, detail
     headers: { "content-type": "application/json", [header]: reason, "x-edgemesh-generated": "1" },
   });
 }
+
+/** Statuses whose responses have no body (a Response with one cannot be built). */
+export function isNullBodyStatus(status: number): boolean {
+  return status === 101 || status === 204 || status === 205 || status === 304;
+}

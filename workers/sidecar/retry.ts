@@ -1,30 +1,43 @@
 // Retry policy: which outcomes may be retried, which methods may be, and how long to wait before
 // the next try (exponential backoff with full jitter, or the upstream's Retry-After).
 import type { CompiledRetry } from "../../policies/snapshot.ts";
+import { failureStatus, isRetriableRpcCode, rpcRetriesAllowed } from "./grpc/outcome.ts";
 
-/** What one try came to, as far as retrying, outlier detection and latency estimates care. */
+/**
+ * What one try came to, as far as retrying, outlier detection and latency estimates care. An RPC's
+ * answer also carries its gRPC code when the sidecar knows it at once (`rpcCode`): from the headers,
+ * or from a body that was complete (or peeked) when the headers came.
+ */
 export type TryOutcome =
-  | { kind: "response"; status: number }
+  | { kind: "response"; status: number; rpcCode?: number }
   | { kind: "timeout" }
   | { kind: "connect-failure" }
   | { kind: "reset" };
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
-/** RFC 9110 idempotent methods; others are retried only when the route opts in. */
-export function mayRetryMethod(retry: CompiledRetry, method: string): boolean {
-  return retry.retryNonIdempotent || IDEMPOTENT.has(method);
+/**
+ * RFC 9110 idempotent methods; others are retried only when the route opts in. An RPC (a POST) may
+ * also be retried when the route names gRPC codes to retry on: naming them is the service owner's
+ * word that its calls are safe to repeat, as in gRPC's own retry policy.
+ */
+export function mayRetryMethod(retry: CompiledRetry, method: string, rpc = false): boolean {
+  return retry.retryNonIdempotent || IDEMPOTENT.has(method) || (rpc && rpcRetriesAllowed(retry));
 }
 
-/** 502, 503, 504 or no response at all. */
+/**
+ * 502, 503, 504 or no response at all. An RPC's answer counts by the HTTP status equivalent to its
+ * gRPC code: UNAVAILABLE in an HTTP 200 is a 503 (grpc/outcome.ts).
+ */
 export function isGatewayError(outcome: TryOutcome): boolean {
   if (outcome.kind !== "response") return true;
-  return outcome.status === 502 || outcome.status === 503 || outcome.status === 504;
+  const status = failureStatus(outcome.status, outcome.rpcCode);
+  return status === 502 || status === 503 || status === 504;
 }
 
-/** Any 5xx or no response at all. */
+/** Any 5xx (or an RPC code equivalent to one) or no response at all. */
 export function isFailure(outcome: TryOutcome): boolean {
-  return outcome.kind !== "response" || outcome.status >= 500;
+  return outcome.kind !== "response" || failureStatus(outcome.status, outcome.rpcCode) >= 500;
 }
 
 export function isRetriable(retry: CompiledRetry, outcome: TryOutcome): boolean {
@@ -36,6 +49,8 @@ export function isRetriable(retry: CompiledRetry, outcome: TryOutcome): boolean 
     case "timeout":
       return retry.on5xx || retry.onGatewayError;
     case "response": {
+      // HTTP conditions look at the HTTP status, gRPC ones at the code, as in Envoy.
+      if (outcome.rpcCode !== undefined && isRetriableRpcCode(retry, outcome.rpcCode)) return true;
       const s = outcome.status;
       if (retry.on5xx && s >= 500) return true;
       if (retry.onGatewayError && (s === 502 || s === 503 || s === 504)) return true;

@@ -27,21 +27,30 @@ export function recordRequest(trace: RequestTrace, response: Response, env: Reco
   }
   const sink = config!;
   const latencyMs = Date.now() - trace.startedMs;
-  const { outcome, reason } = outcomeOf(response, trace.attempts);
-  const why = reason || trace.reason;
   const where = { mesh: env.MESH_NAME, destination: env.SERVICE_NAME };
-  const length = response.headers.get("content-length");
-  if (length !== null || response.body === null || !trace.countStreamedBytes) {
-    const bytes = response.body === null ? 0 : length === null ? -1 : Number(length);
-    writeRecord(state, sink, env, ctx, recordOf(trace, where, response.status, outcome, why, latencyMs, Number.isFinite(bytes) ? bytes : -1));
+  const write = (bytes: number) => {
+    const { outcome, reason } = outcomeOf(response, trace.attempts, trace.rpcCode);
+    writeRecord(state, sink, env, ctx, recordOf(trace, where, response.status, outcome, reason || trace.reason, latencyMs, bytes));
+  };
+  // The sidecar watches the body (stream.ts) and the record waits for its end: an RPC stream's
+  // status, or its size when the policy counts streamed bytes, is only known then.
+  if (trace.finished !== undefined) {
+    ctx.waitUntil(trace.finished.then(() => write(trace.responseBytes)));
     return response;
   }
-  // No header tells the size (service bindings never send content-length): count it on the way,
-  // when the policy asks for it (a JS stream per response costs CPU; see bench:overhead).
+  const length = response.headers.get("content-length");
+  if (trace.responseBytes >= 0 || length !== null || response.body === null || !trace.countStreamedBytes) {
+    const bytes = trace.responseBytes >= 0 ? trace.responseBytes : response.body === null ? 0 : length === null ? -1 : Number(length);
+    write(Number.isFinite(bytes) ? bytes : -1);
+    return response;
+  }
+  // A body the sidecar does not watch (streamIdleTimeoutMs 0) whose size no header tells (service
+  // bindings never send content-length): count it on the way, when the policy asks for it (a JS
+  // stream per response costs CPU; see bench:overhead).
   let bodyEnded: () => void = () => {};
   ctx.waitUntil(new Promise<void>((resolve) => (bodyEnded = resolve)));
   const body = countedBody(response.body, (bytes) => {
-    writeRecord(state, sink, env, ctx, recordOf(trace, where, response.status, outcome, why, latencyMs, bytes));
+    write(bytes);
     bodyEnded();
   });
   return new Response(body, response);

@@ -2,6 +2,8 @@
 // trace), how the request ended (its outcome), and the record that becomes one data point. Pure
 // logic over plain data; where the record goes is telemetry-sink.ts.
 import type { Outcome, RequestRecord } from "../../analytics/request-layout.ts";
+import { failureStatus } from "./grpc/outcome.ts";
+import type { RpcCall } from "./grpc/protocol.ts";
 
 /** What the pipeline learns about one request. One small object per request, filled in as it goes. */
 export interface RequestTrace {
@@ -24,6 +26,17 @@ export interface RequestTrace {
   reason: string;
   /** Set when the sidecar answers itself for a reason only it knows; otherwise read from the response. */
   outcome: Outcome | undefined;
+  /** The response body's size when the sidecar knows it (read whole, or counted as it streamed); -1 otherwise. */
+  responseBytes: number;
+  /** A gRPC-Web or Connect call (grpc/protocol.ts); undefined for plain HTTP. */
+  rpc: RpcCall | undefined;
+  /** The call's gRPC status code once known; -1 while not (or for plain HTTP). */
+  rpcCode: number;
+  /**
+   * Set while the response body streams and the record waits for its end: an RPC's status is only
+   * known then, and a streamed body's size when the policy asks for it to be counted.
+   */
+  finished: Promise<void> | undefined;
 }
 
 export function startTrace(request: Request, source: string, startedMs: number): RequestTrace {
@@ -43,6 +56,10 @@ export function startTrace(request: Request, source: string, startedMs: number):
     hedged: false,
     reason: "",
     outcome: undefined,
+    responseBytes: -1,
+    rpc: undefined,
+    rpcCode: -1,
+    finished: undefined,
   };
 }
 
@@ -63,12 +80,14 @@ export function sampled(interval: number, random: () => number): boolean {
 
 /**
  * How a request ended, from its final response. Responses the sidecar made itself say why in
- * their x-edgemesh-* headers (see responses.ts); anything else is the upstream's answer.
+ * their x-edgemesh-* headers (see responses.ts); anything else is the upstream's answer, judged by
+ * its status, or for an RPC by the HTTP status equivalent to its gRPC code (`rpcCode`, -1 when not
+ * known): UNAVAILABLE or INTERNAL in an HTTP 200 is a failure like a 503 or a 500.
  */
-export function outcomeOf(response: Response, attempts: number): { outcome: Outcome; reason: string } {
+export function outcomeOf(response: Response, attempts: number, rpcCode = -1): { outcome: Outcome; reason: string } {
   const h = response.headers;
   if (h.get("x-edgemesh-generated") === null) {
-    if (response.status >= 500) return { outcome: "failed", reason: "" };
+    if (failureStatus(response.status, rpcCode < 0 ? undefined : rpcCode) >= 500) return { outcome: "failed", reason: "" };
     return { outcome: attempts > 1 ? "retried-ok" : "ok", reason: "" };
   }
   if (h.get("x-edgemesh-fault") !== null) return { outcome: "fault-injected", reason: "abort" };
@@ -117,6 +136,10 @@ export function recordOf(trace: RequestTrace, where: Where, status: number, outc
     requestBytes: trace.requestBytes,
     responseBytes,
     hedged: trace.hedged,
+    rpcProtocol: trace.rpc?.protocol ?? "",
+    rpcService: trace.rpc?.service ?? "",
+    rpcMethod: trace.rpc?.method ?? "",
+    grpcStatus: trace.rpcCode,
   };
 }
 

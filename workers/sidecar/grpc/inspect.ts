@@ -1,11 +1,16 @@
-// Classifying an RPC response by its gRPC status without holding the stream back. Every chunk is
-// passed on the moment it is read; the status is reported when it shows up (a trailer frame, an
-// end-of-stream message, the end of a Connect error) or when the body ends or is cut.
+// Classifying an RPC response by its gRPC status without holding the stream back. The sidecar has
+// one body path for every answer (stream.ts): what is already there is read at once, the rest is
+// passed on chunk by chunk as the client reads. An RPC's status reader rides along that same path:
+// it is fed the start that was read and then every chunk as it passes, and reports the status when
+// it shows up (a trailer frame, an end-of-stream message, the end of a Connect error) or when the
+// body ends or is cut. No second stream, nothing held back.
 //
-// Optionally the start of the body is peeked first: just enough to see whether the first frame is
-// already the trailer (how gRPC-Web servers such as Connect's answer an error) or to read a
-// Connect unary error whole. That is the only way a retry can act on a gRPC code, because once a
-// message has been passed on the call cannot be replayed. It holds back at most the first frame.
+// When a retry on a gRPC code is possible, the start of the body is peeked (`readRpcAnswer`): just
+// enough to see whether the first frame is already the trailer (how gRPC-Web servers such as
+// Connect's answer an error) or to read a Connect unary error whole. That is the only way a retry
+// can act on a gRPC code, because once a message has been passed on the call cannot be replayed.
+// It holds back at most the first frame.
+import { discardBody, MAX_AVAILABLE_BYTES, readAvailable, readMore, type BodyCut, type BodyStart } from "../stream.ts";
 import { GrpcCode } from "./codes.ts";
 import { Base64Decoder, EnvelopeScanner, FLAG_COMPRESSED, FLAG_END_STREAM, FLAG_TRAILER } from "./envelope.ts";
 import type { RpcCall } from "./protocol.ts";
@@ -166,112 +171,55 @@ export class RpcBodyReader {
   }
 }
 
-export interface InspectOptions {
-  /**
-   * Read the start of the body before answering: until the first frame is complete (enveloped
-   * protocols) or the whole Connect unary error, at most `maxPeekBytes`. Only then can `early`
-   * hold a status that arrives in the body.
-   */
-  peek?: boolean;
-  maxPeekBytes?: number;
-  maxStatusBytes?: number;
+/** An RPC answer as far as the sidecar read it when its headers came. */
+export interface RpcAnswer {
+  /** The body's start (stream.ts); undefined when the answer has no body. */
+  body: BodyStart | undefined;
+  /** The status reader, fed everything in `body.head`; the rest of the body must be fed to it as it passes. */
+  reader: RpcBodyReader;
+  /** The status when the headers or that start tell it; undefined: it comes at the end (a stream). */
+  status: RpcStatus | undefined;
 }
 
-export interface RpcResponseInspection {
-  /** The response to pass on: the same status, headers and bytes, chunk for chunk. */
-  response: Response;
-  /**
-   * The status when it was known before any message was passed on: from the headers, or from a
-   * peeked body whose first frame was the trailer / end-of-stream, or a whole Connect error. This
-   * is what retries and outlier detection may act on at once. undefined: messages are coming.
-   */
-  early: RpcStatus | undefined;
-  /** The final status, once the body has been passed on to its end or was cut. Never rejects. */
-  final: Promise<RpcStatus>;
+export interface PeekOptions {
+  maxBytes: number;
+  /** Peeking gives up when this settles (the try's deadline). */
+  stop: Promise<unknown>;
 }
 
 /**
- * Inspects an RPC response. Rejects only when the upstream body fails while being peeked (treat
- * that like a reset of the try). The returned response must be consumed or cancelled, as any.
+ * Reads an RPC answer as far as it is already there (readAvailable) and its status when that
+ * tells it. With `peek` (a retry on a gRPC code is still possible) it reads on, waiting, until the
+ * first frame is complete or the Connect unary error is whole: when that first frame is the
+ * trailer or end-of-stream message, the call failed before any message and may be retried.
+ * Answers "stopped" when the peek ran into `peek.stop`, and "failed" when the body failed while
+ * being peeked (like a reset try); the body is cancelled then.
  */
-export async function inspectRpcResponse(call: RpcCall, response: Response, options: InspectOptions = {}): Promise<RpcResponseInspection> {
-  const reader = new RpcBodyReader(call, response.status, response.headers, options.maxStatusBytes);
-  if (reader.status) return { response, early: reader.status, final: Promise.resolve(reader.status) };
-  if (!response.body) {
-    const status = await reader.end();
-    return { response, early: status, final: Promise.resolve(status) };
-  }
-
-  const source = response.body.getReader();
-  const held: Uint8Array[] = [];
-  let sourceDone = false;
-  if (options.peek) {
-    const maxPeekBytes = options.maxPeekBytes ?? DEFAULT_MAX_STATUS_BYTES;
-    let heldBytes = 0;
-    while (reader.framesSeen === 0 && reader.status === undefined && heldBytes <= maxPeekBytes) {
-      const { done, value } = await source.read();
-      if (done) {
-        sourceDone = true;
-        break;
-      }
-      held.push(value);
-      heldBytes += value.byteLength;
-      reader.push(value);
+export async function readRpcAnswer(call: RpcCall, response: Response, peek: PeekOptions | undefined): Promise<RpcAnswer | "stopped" | "failed"> {
+  const reader = new RpcBodyReader(call, response.status, response.headers);
+  const body = response.body === null ? undefined : await readAvailable(response.body, MAX_AVAILABLE_BYTES);
+  let status = await statusOfStart(reader, body);
+  if (status === undefined && peek !== undefined && body !== undefined) {
+    const peeked = await readMore(body, () => reader.framesSeen > 0 || reader.status !== undefined, peek.maxBytes, peek.stop, (chunk) => reader.push(chunk));
+    if (peeked !== "enough") {
+      discardBody(body);
+      return peeked;
     }
+    status = body.complete ? await reader.end() : await reader.settled();
   }
-  const early = sourceDone ? await reader.end() : await reader.settled();
+  return { body, reader, status };
+}
 
-  let resolveFinal!: (s: RpcStatus) => void;
-  const final = new Promise<RpcStatus>((resolve) => (resolveFinal = resolve));
-  let settled = false;
-  const settle = (s: RpcStatus) => {
-    if (!settled) {
-      settled = true;
-      resolveFinal(s);
-    }
-  };
-  if (sourceDone) settle(early!);
+/** Feeds what readAvailable read to the status reader; the status when the start is the whole body. */
+async function statusOfStart(reader: RpcBodyReader, start: BodyStart | undefined): Promise<RpcStatus | undefined> {
+  if (reader.status !== undefined) return reader.status;
+  if (start === undefined) return reader.end();
+  for (const chunk of start.head) reader.push(chunk);
+  return start.complete ? reader.end() : reader.settled();
+}
 
-  // Pulled only when the consumer reads (highWaterMark 0): nothing is read ahead or held.
-  const body = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        const next = held.shift();
-        if (next) {
-          controller.enqueue(next);
-          return;
-        }
-        if (sourceDone) {
-          controller.close();
-          return;
-        }
-        let read: ReadableStreamReadResult<Uint8Array>;
-        try {
-          read = await source.read();
-        } catch (err) {
-          settle(reader.abort("upstream", err));
-          controller.error(err);
-          return;
-        }
-        if (read.done) {
-          controller.close();
-          void reader.end().then(settle);
-          return;
-        }
-        controller.enqueue(read.value);
-        reader.push(read.value);
-        if (reader.status) settle(reader.status);
-      },
-      cancel(reason) {
-        settle(reader.abort("client", reason));
-        return source.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  return {
-    response: new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers }),
-    early,
-    final,
-  };
+/** The status of a body that is done: ended normally, or cut (the client went away, the upstream failed or stalled). */
+export function finalStatus(reader: RpcBodyReader, cut: BodyCut | undefined, reason: unknown): Promise<RpcStatus> {
+  if (cut === undefined) return reader.end();
+  return Promise.resolve(reader.abort(cut === "client" ? "client" : "upstream", reason));
 }

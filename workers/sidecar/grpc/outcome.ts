@@ -4,12 +4,11 @@
 // error penalty and passive health see the HTTP status equivalent to the code: an instance that
 // answers UNAVAILABLE inside an HTTP 200 is failing exactly like one that answers 503.
 import type { CompiledRetry } from "../../../policies/snapshot.ts";
-import { GrpcCode, httpStatusForCode } from "./codes.ts";
-import type { RpcStatus } from "./status.ts";
+import { GrpcCode, httpStatusForCode, type GrpcCode as Code } from "./codes.ts";
 
-/** Whether the route retries this gRPC status (its retryOn names the code). */
-export function isRetriableRpcStatus(retry: CompiledRetry, status: RpcStatus | undefined): boolean {
-  return status !== undefined && status.code !== GrpcCode.OK && retry.grpcRetryCodes.includes(status.code);
+/** Whether the route retries this gRPC code (its retryOn names it). */
+export function isRetriableRpcCode(retry: CompiledRetry, code: number): boolean {
+  return code !== GrpcCode.OK && retry.grpcRetryCodes.length > 0 && retry.grpcRetryCodes.includes(code);
 }
 
 /**
@@ -26,6 +25,6 @@ export function rpcRetriesAllowed(retry: CompiledRetry): boolean {
  * HTTP equivalent of its gRPC code when one is known (UNAVAILABLE 503, DEADLINE_EXCEEDED 504,
  * INTERNAL/UNKNOWN/DATA_LOSS 500, RESOURCE_EXHAUSTED 429, CANCELLED 499, ...), else its HTTP status.
  */
-export function failureStatus(httpStatus: number, status: RpcStatus | undefined): number {
-  return status === undefined ? httpStatus : httpStatusForCode(status.code);
+export function failureStatus(httpStatus: number, code: number | undefined): number {
+  return code === undefined ? httpStatus : httpStatusForCode(code as Code);
 }
