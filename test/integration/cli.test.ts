@@ -228,18 +228,19 @@ describe("edgemesh CLI", () => {
 });
 
 describe("npm start", () => {
-  function start(stateDir: string): { child: ChildProcess; output: () => string; ready: Promise<{ app: string; control: string }> } {
+  function start(stateDir: string): { child: ChildProcess; output: () => string; ready: Promise<{ app: string; control: string; greeter: string }> } {
     let out = "";
     const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts/start.ts")], {
       cwd: ROOT,
-      env: { ...process.env, PORT: "0", CONTROL_PORT: "0", EDGEMESH_STATE_DIR: stateDir, EDGEMESH_TRAFFIC_MS: "100" },
+      env: { ...process.env, PORT: "0", CONTROL_PORT: "0", GRPC_PORT: "0", EDGEMESH_STATE_DIR: stateDir, EDGEMESH_TRAFFIC_MS: "100" },
     });
-    const ready = new Promise<{ app: string; control: string }>((resolve, reject) => {
+    const ready = new Promise<{ app: string; control: string; greeter: string }>((resolve, reject) => {
       const onData = (chunk: Buffer) => {
         out += chunk.toString();
         const app = /app \(productpage via its sidecar\)\s+(\S+)/.exec(out)?.[1];
         const control = /control plane \(admin API\)\s+(\S+)/.exec(out)?.[1];
-        if (app && control && /Ctrl-C stops the mesh/.test(out)) resolve({ app, control });
+        const greeter = /gRPC greeter \(Connect, gRPC-Web\)\s+(\S+)/.exec(out)?.[1];
+        if (app && control && greeter && /Ctrl-C stops the mesh/.test(out)) resolve({ app, control, greeter });
       };
       child.stdout!.on("data", onData);
       child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
@@ -260,13 +261,21 @@ describe("npm start", () => {
     const startedMs = Date.now();
     const urls = await first.ready;
     expect(Date.now() - startedMs).toBeLessThan(15_000);
-    expect(first.output()).toMatch(/applied policies\/bookinfo\.json as version 1/);
+    expect(first.output()).toMatch(/applied policies\/bookinfo\.json,policies\/greeter\.json as version 1/);
     // It says how to get a debug credential, and never prints a key.
     expect(first.output()).toContain("x-edgemesh-debug-token: $(npx edgemesh token debug)");
     expect(first.output()).not.toMatch(/"d"|"x":/);
     const page = await fetch(urls.app);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("The Comedy of Errors");
+    // The greeter answers a Connect call through its sidecar, as the printed curl does.
+    const greeted = await fetch(new URL("/edgemesh.example.v1.GreeterService/Greet", urls.greeter), {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-protocol-version": "1" },
+      body: JSON.stringify({ name: "you" }),
+    });
+    expect(greeted.status).toBe(200);
+    expect(JSON.stringify(await greeted.json())).toContain("you");
     const policy = await fetch(new URL("/v1/policy", urls.control), { headers: { authorization: "Bearer edgemesh-local-admin-token" } });
     expect(((await policy.json()) as { version: number }).version).toBe(1);
     await sleep(500);
