@@ -43,7 +43,7 @@ export const HeaderMatch = z
     exact: z.string().optional().describe("The value must equal this string."),
     prefix: z.string().min(1).optional().describe("The value must start with this string."),
     regex: z.string().min(1).max(1024).optional().describe("The whole value must match this regular expression (RE2 syntax, anchored; no backreferences or lookaround, so matching takes linear time)."),
-    present: z.boolean().optional().describe("true: the header must be present (any value); false: it must be absent."),
+    present: z.boolean().optional().describe("true: the header (or query parameter) must be present, with any value; false: it must be absent."),
   })
   .strict()
   .superRefine((m, ctx) => {
