@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
 import { sizedPolicy } from "../../scripts/bench/mesh-policy.ts";
+import { MAX_SQL_BYTES } from "../../workers/control/analytics-routes.ts";
 import { adminJson } from "../control-helpers.ts";
 
 const TOPOLOGY: Topology = { mesh: "big", services: { "svc-0": [{ id: "svc-0-a", binding: "A_1", script: "test-health-target" }] } };
@@ -81,6 +82,23 @@ describe("request body limits", () => {
     expect(res.status).toBe(413);
     expect(((await res.json()) as any).error).toContain("at most 8388608 bytes");
     expect(sent).toBeLessThan(64);
+  });
+
+  it("stops reading an endless import or SQL body at its route's limit too", async () => {
+    for (const [route, limit] of [["/v1/import", 1024 * 1024], ["/v1/analytics/sql", MAX_SQL_BYTES]] as const) {
+      let sent = 0;
+      const chunk = new TextEncoder().encode("x".repeat(256 * 1024));
+      const stream = new ReadableStream({
+        pull(controller) {
+          sent++;
+          controller.enqueue(chunk);
+        },
+      });
+      const res = await mesh.admin(route, { method: "POST", body: stream, duplex: "half" } as RequestInit);
+      expect(res.status, route).toBe(413);
+      expect(((await res.json()) as any).error, route).toContain(`at most ${limit} bytes`);
+      expect(sent, route).toBeLessThan(64);
+    }
   });
 
   it("caps the other admin routes' bodies at 64 KiB", async () => {

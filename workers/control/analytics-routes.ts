@@ -10,6 +10,7 @@ import { REQUESTS_DATASET } from "../../analytics/request-layout.ts";
 import type { TelemetryStoreRpc } from "../../analytics/store-rpc.ts";
 import type { QueryResult } from "../../analytics/types.ts";
 import { requireAdminToken } from "./admin-auth.ts";
+import { readBody } from "./common.ts";
 import { goldenMetricsOf, goldenMetricsSql, METRIC_SCOPES, parseWindow, type MetricScope, type MetricWindow } from "./golden-metrics.ts";
 import { exposition } from "./prometheus.ts";
 
@@ -67,10 +68,10 @@ function refuse(c: Ctx, answer: Extract<Answer, { ok: false }>): Response {
 }
 
 async function readSql(c: Ctx): Promise<string | Response> {
-  const declared = Number(c.req.header("content-length") ?? 0);
-  if (declared > MAX_SQL_BYTES) return c.json({ error: `the SQL text is larger than ${MAX_SQL_BYTES} bytes` }, 413);
-  const sql = await c.req.text();
-  if (new TextEncoder().encode(sql).length > MAX_SQL_BYTES) return c.json({ error: `the SQL text is larger than ${MAX_SQL_BYTES} bytes` }, 413);
+  // Refused by Content-Length, or as soon as a streamed body passes the limit: never read whole first.
+  const body = await readBody(c, MAX_SQL_BYTES);
+  if (!body.ok) return body.response;
+  const sql = body.text;
   if (sql.trim() === "") return c.json({ error: "send the SQL text as the request body, e.g. SELECT count() FROM edgemesh_requests" }, 400);
   return sql;
 }

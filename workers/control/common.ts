@@ -46,7 +46,10 @@ export function control(c: Ctx): MeshControlApi {
 
 const mebibytes = (n: number) => (n >= 1024 * 1024 ? `${n / (1024 * 1024)} MiB` : `${n / 1024} KiB`);
 
-function tooLarge(c: Ctx, limitBytes: number, seen: string): Response {
+// Any route module's context will do (import-routes.ts is generic over its env).
+type AnyCtx = Context<any>;
+
+function tooLarge(c: AnyCtx, limitBytes: number, seen: string): Response {
   return c.json(
     { error: `request body too large (${seen}); this route accepts at most ${limitBytes} bytes (${mebibytes(limitBytes)})`, limitBytes },
     413,
@@ -57,7 +60,7 @@ function tooLarge(c: Ctx, limitBytes: number, seen: string): Response {
  * The request body as text, refused with 413 past `limitBytes`: at once when Content-Length says
  * so, otherwise as soon as the streamed body passes the limit (it is never read whole first).
  */
-export async function readBody(c: Ctx, limitBytes: number): Promise<{ ok: true; text: string } | { ok: false; response: Response }> {
+export async function readBody(c: AnyCtx, limitBytes: number): Promise<{ ok: true; text: string } | { ok: false; response: Response }> {
   const declared = c.req.header("content-length");
   if (declared !== undefined && /^\d+$/.test(declared.trim()) && Number(declared) > limitBytes) {
     return { ok: false, response: tooLarge(c, limitBytes, `Content-Length ${declared}`) };

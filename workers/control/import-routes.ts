@@ -8,6 +8,7 @@
 //   ?mesh=<name> as everywhere in the admin API
 import { Hono, type Context, type Env } from "hono";
 import { importManifests } from "../../policies/import/index.ts";
+import { readBody } from "./common.ts";
 
 /** Largest body accepted: manifests are text, and a mesh's routing config is far smaller. */
 export const MAX_IMPORT_BODY_BYTES = 1024 * 1024;
@@ -33,10 +34,10 @@ export interface ImportRouteDeps<E extends Env> {
 export function importRoutes<E extends Env>(deps: ImportRouteDeps<E>): Hono<E> {
   const app = new Hono<E>();
   app.post("/", async (c) => {
-    const declared = Number(c.req.header("content-length") ?? 0);
-    if (declared > MAX_IMPORT_BODY_BYTES) return c.json({ error: `the body is ${declared} bytes; an import takes at most ${MAX_IMPORT_BODY_BYTES}` }, 413);
-    const text = await c.req.text();
-    if (text.length > MAX_IMPORT_BODY_BYTES) return c.json({ error: `the body is larger than ${MAX_IMPORT_BODY_BYTES} bytes` }, 413);
+    // Refused by Content-Length, or as soon as a streamed body passes the limit: never read whole first.
+    const body = await readBody(c, MAX_IMPORT_BODY_BYTES);
+    if (!body.ok) return body.response;
+    const text = body.text;
     if (text.trim() === "") return c.json({ error: "send the manifests (YAML or JSON, one or more documents) as the body" }, 400);
 
     const baseMode = c.req.query("base") ?? "active";
