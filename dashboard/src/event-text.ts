@@ -2,7 +2,7 @@
 import type { MeshEvent } from "./types.ts";
 import { formatDuration } from "./format.ts";
 
-export type EventGroup = "policy" | "registry" | "health" | "rollout" | "sync";
+export type EventGroup = "policy" | "registry" | "health" | "rollout";
 
 export const EVENT_GROUPS: { group: EventGroup; label: string; types: string[] }[] = [
   { group: "policy", label: "Policy", types: ["policy.applied", "policy.rolled-back", "policy.load-failed"] },
@@ -13,7 +13,6 @@ export const EVENT_GROUPS: { group: EventGroup; label: string; types: string[] }
     label: "Rollouts",
     types: ["rollout.created", "rollout.started", "rollout.checked", "rollout.advanced", "rollout.paused", "rollout.resumed", "rollout.promoted", "rollout.rolled-back", "rollout.failed"],
   },
-  { group: "sync", label: "Snapshots served", types: ["snapshot.served"] },
 ];
 
 export function eventGroup(type: string): EventGroup | undefined {
@@ -60,8 +59,6 @@ export function eventSummary(e: MeshEvent): string {
     case "rollout.rolled-back":
     case "rollout.failed":
       return `${str(d.service)}: rollout ${e.type.slice("rollout.".length)}${d.by && d.by !== "rollout" ? ` by ${str(d.by)}` : ""}: ${str(d.reason)}${d.version ? ` (v${str(d.version)})` : ""}`;
-    case "snapshot.served":
-      return `${str(d.service)} sidecar ${str(d.isolateId).slice(0, 8)}@${str(d.colo)} got generation ${str(d.generation)} (policy v${str(d.policyVersion)})`;
     default:
       return JSON.stringify(d);
   }

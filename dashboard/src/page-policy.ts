@@ -124,7 +124,7 @@ export function policyPage(ctx: AppContext): Page {
     fill(outcome, h("p", { class: "pending" }, `Rolling back to v${version}…`));
     try {
       const result = await ctx.api.post<{ version: number; generation: number }>(`/v1/policy/rollback?to=${version}`, {
-        headers: { ...(expected !== null ? { "if-match": `"${expected}"` } : {}), "x-edgemesh-author": "dashboard" },
+        headers: expected !== null ? { "if-match": `"${expected}"` } : {},
       });
       fill(outcome, h("p", { class: "success", "data-outcome": "rolled-back" }, `Rolled back: version ${result.version} is now active with v${version}'s document (generation ${result.generation}).`));
       ctx.announce(`Rolled back to version ${version}`);

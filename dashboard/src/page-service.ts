@@ -123,7 +123,7 @@ export function servicePage(ctx: AppContext, service: string): Page {
   });
   refresh = () => poll.now();
   const offEvent = ctx.onEvent((e) => {
-    if (STRUCTURE_EVENTS.has(e.type) || ((e.type === "snapshot.served" || e.type.startsWith("rollout.")) && e.data.service === service)) poll.now();
+    if (STRUCTURE_EVENTS.has(e.type) || (e.type.startsWith("rollout.") && e.data.service === service)) poll.now();
   });
   const offWindow = ctx.onWindowChange(() => poll.now());
   return {

@@ -1,7 +1,7 @@
 // The service page's rollout panel: state and step, the weights on the shaped routes, the steps,
 // the last check's measurements against the gates, and pause / resume / promote / abort, each
 // after a confirmation dialog (Cancel has focus; Escape cancels). The action goes to
-// POST /v1/rollouts/<service>/<action> with x-edgemesh-author: dashboard.
+// POST /v1/rollouts/<service>/<action>; the control plane names the signed-in token as who did it.
 import { ApiError } from "./api.ts";
 import type { AppContext } from "./context.ts";
 import { fill, h, table } from "./dom.ts";
@@ -48,7 +48,7 @@ export function rolloutPanel(ctx: AppContext, service: string, changed: () => vo
   const perform = async (action: RolloutAction) => {
     fill(outcome, h("p", { class: "pending" }, `${ACTION_LABEL[action]}…`));
     try {
-      const result = await ctx.api.post<{ rollout: RolloutStatus }>(`/v1/rollouts/${encodeURIComponent(service)}/${action}`, { headers: { "x-edgemesh-author": "dashboard" } });
+      const result = await ctx.api.post<{ rollout: RolloutStatus }>(`/v1/rollouts/${encodeURIComponent(service)}/${action}`);
       fill(outcome, h("p", { class: "success", "data-outcome": `rollout-${action}` }, `Done: the rollout is ${STATE_LABEL[result.rollout.state].toLowerCase()}. ${result.rollout.reason}.`));
       ctx.announce(`Rollout of ${service}: ${STATE_LABEL[result.rollout.state]}`);
       update(result.rollout);

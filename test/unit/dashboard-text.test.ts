@@ -64,19 +64,19 @@ describe("health classes", () => {
 describe("events", () => {
   const health = { seq: 7, atMs: 0, type: "health.changed", data: { service: "ratings", endpointId: "ratings-v2", source: "active", from: "healthy", to: "unhealthy", reason: "3 failed checks: HTTP 500" } };
   const applied = { seq: 8, atMs: 0, type: "policy.applied", data: { version: 4, generation: 9, author: "ana", message: "all to v3" } };
-  const served = { seq: 9, atMs: 0, type: "snapshot.served", data: { service: "ratings", isolateId: "0123456789", colo: "AMS", generation: 9, policyVersion: 4 } };
+  const served = { seq: 9, atMs: 0, type: "rollout.paused", data: { service: "ratings", by: "ana", reason: "looking at the p99" } };
 
   it("reads as a sentence", () => {
     expect(eventSummary(health)).toBe("ratings/ratings-v2 healthy → unhealthy (active: 3 failed checks: HTTP 500)");
     expect(eventSummary(applied)).toBe("policy v4 applied by ana: “all to v3”");
-    expect(eventSummary(served)).toBe("ratings sidecar 01234567@AMS got generation 9 (policy v4)");
+    expect(eventSummary(served)).toBe("ratings: rollout paused by ana: looking at the p99");
     expect(eventSummary({ seq: 1, atMs: 0, type: "policy.rolled-back", data: { version: 5, restoredVersion: 2, author: "dashboard" } })).toBe("policy rolled back to v2 as v5 by dashboard");
   });
 
   it("filters by kind and service", () => {
     expect(eventGroup("endpoint.expired")).toBe("registry");
     expect(eventService(applied)).toBeUndefined();
-    const all = { groups: new Set(["policy", "registry", "health", "sync"] as const), service: "" };
+    const all = { groups: new Set(["policy", "registry", "health", "rollout"] as const), service: "" };
     expect([health, applied, served].filter((e) => eventMatches(e, all))).toHaveLength(3);
     expect([health, applied, served].filter((e) => eventMatches(e, { ...all, groups: new Set(["health"] as const) }))).toEqual([health]);
     expect([health, applied, served].filter((e) => eventMatches(e, { ...all, service: "ratings" }))).toEqual([health, served]);
