@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { validatePolicy } from "../policies/schema.ts";
 import { addCredentialCommands } from "./cli-credentials.ts";
 import { addRolloutCommand } from "./cli-rollout.ts";
+import { IMPORT_USAGE } from "./import.ts";
 
 const baseUrl = process.env.EDGEMESH_URL ?? "http://127.0.0.1:8788";
 const token = process.env.EDGEMESH_ADMIN_TOKEN ?? "edgemesh-local-admin-token";
@@ -57,7 +58,9 @@ function refuse(res: ApiAnswer): never {
     for (const e of b.errors) console.error(`  ${e.path}: ${e.message}`);
   } else {
     const construct = b?.construct ? ` [construct: ${b.construct}]` : "";
-    console.error(`edgemesh: ${b?.error ?? JSON.stringify(b)}${construct} (HTTP ${res.status})`);
+    // The detail says what would have been accepted (e.g. the scope a route needs).
+    const detail = typeof b?.detail === "string" ? `: ${b.detail}` : "";
+    console.error(`edgemesh: ${b?.error ?? JSON.stringify(b)}${detail}${construct} (HTTP ${res.status})`);
   }
   process.exit(1);
 }
@@ -179,6 +182,7 @@ program
   .argument("<files...>", 'YAML or JSON files, one or more documents each; "-" reads stdin')
   .allowUnknownOption()
   .helpOption(false)
+  .addHelpText("after", `\nThe importer's own flags:\n  ${IMPORT_USAGE}`)
   .action(async (files: string[], _o: unknown, command: { args: string[] }) => {
     // The importer parses its own flags (--base, --mesh, --service-account, --out, --json); see scripts/import.ts.
     const { runImportCommand } = await import("./import.ts");

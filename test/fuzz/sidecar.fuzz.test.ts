@@ -6,7 +6,7 @@
 // halfway through the response. Properties: the sidecar never answers 500 sidecar-internal-error,
 // not even to a client that went away (it counts them), and once every deadline has passed no
 // breaker slot, waiter or try in flight is left behind.
-// EDGEMESH_FUZZ_RUNS sets the number of batches (default 100, about half a minute; a batch is 1-4
+// EDGEMESH_FUZZ_SIDECAR_RUNS sets the number of batches (default 100, about half a minute; a batch is 1-4
 // concurrent requests).
 import fc from "fast-check";
 import { connect } from "node:net";
@@ -14,7 +14,7 @@ import { describe, expect, it } from "vitest";
 import { sidecarName } from "../../scripts/mesh.ts";
 import { endpointsOf, eventually, instanceIds, type ResilienceMesh, useResilienceMesh } from "../integration/resilience-helpers.ts";
 
-const RUNS = Number(process.env.EDGEMESH_FUZZ_RUNS ?? 100);
+const RUNS = Number(process.env.EDGEMESH_FUZZ_SIDECAR_RUNS ?? 100);
 const ids = instanceIds(3);
 let m: ResilienceMesh;
 let direct: URL;
@@ -180,7 +180,7 @@ function send(c: Case): Promise<Outcome> {
 }
 
 describe("the sidecar under random requests and disconnects", () => {
-  it(`never fails internally and leaves nothing held (${RUNS} batches; EDGEMESH_FUZZ_RUNS for more)`, async () => {
+  it(`never fails internally and leaves nothing held (${RUNS} batches; EDGEMESH_FUZZ_SIDECAR_RUNS for more)`, async () => {
     await m.apply(policy());
     // Some instances misbehave throughout: slow, failing a share, resetting.
     await m.configure("api-a", { failPercent: 20, failStatus: 503 });
