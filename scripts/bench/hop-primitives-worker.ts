@@ -253,6 +253,17 @@ export default {
         if (got.done || got.value.byteLength >= 65537) throw new Error("unexpected");
         return new Response(got.value, res);
       }
+      case "byob-small":
+      case "byob-small-wait0": {
+        // As byob-at-least with a small buffer: a small body's end in one native read.
+        const res = await env.UPSTREAM.fetch(request);
+        if (!res.body) return res;
+        const reader = res.body.getReader({ mode: "byob" }) as ReadableStreamBYOBReader & { readAtLeast(min: number, view: Uint8Array): Promise<ReadableStreamReadResult<Uint8Array>> };
+        const read = reader.readAtLeast(4097, new Uint8Array(4097));
+        const got = env.VARIANT === "byob-small" ? await read : await Promise.race([read, scheduler.wait(0).then((): typeof TICK => TICK)]);
+        if (got === TICK || got.done || got.value.byteLength >= 4097) throw new Error("unexpected");
+        return new Response(got.value, res);
+      }
       case "new-request-read-two":
       case "new-request-manual-read-two": {
         // As peek-two-reads, the upstream request built anew (as the sidecar's tries are).
