@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../scripts/build.ts";
 import { BOOKINFO, sidecarName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
 import { REQUESTS_DATASET } from "../../analytics/request-layout.ts";
-import { goldenMetricsSql, parseWindow, type MetricWindow } from "../../workers/control/golden-metrics.ts";
+import { goldenMetricsSql, parseWindow, type MetricWindow } from "../../analytics/golden-metrics.ts";
 import { bookinfoPolicy, nodeServer, sleep } from "../helpers.ts";
 
 const TOPOLOGY: Topology = {

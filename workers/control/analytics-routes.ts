@@ -10,7 +10,7 @@ import { REQUESTS_DATASET } from "../../analytics/request-layout.ts";
 import type { TelemetryStoreRpc } from "../../analytics/store-rpc.ts";
 import type { QueryResult } from "../../analytics/types.ts";
 import { requireAdminToken } from "./admin-auth.ts";
-import { goldenMetricsOf, goldenMetricsSql, METRIC_SCOPES, parseWindow, type MetricScope, type MetricWindow } from "./golden-metrics.ts";
+import { goldenMetricsOf, goldenMetricsSql, METRIC_SCOPES, parseWindow, type MetricScope, type MetricsAnswer, type MetricWindow } from "../../analytics/golden-metrics.ts";
 import { exposition } from "./prometheus.ts";
 
 /** With EDGEMESH_ANALYTICS_ACCOUNT_ID and EDGEMESH_ANALYTICS_API_TOKEN (secrets) queries go to the edge. */
@@ -112,7 +112,8 @@ analyticsRoutes.get("/v1/metrics/:scope", async (c) => {
   if (typeof mesh !== "string") return mesh;
   const answer = await golden(c, scope, mesh, window, source);
   if (!answer.ok) return refuse(c, answer);
-  return c.json({ mesh, scope, window: window.text, windowSeconds: window.seconds, source: answer.source, [scope]: answer.rows });
+  const body: MetricsAnswer = { mesh, scope, window: window.text, windowSeconds: window.seconds, source: answer.source, [scope]: answer.rows };
+  return c.json(body);
 });
 
 analyticsRoutes.get("/metrics", async (c) => {
