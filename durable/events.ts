@@ -1,7 +1,7 @@
 // The typed events of the watch stream (/v1/watch) and the event log (/v1/events). Every change
 // to the registry, health and policy becomes one event with a sequence number; the log is kept in
 // MeshControl's SQLite so a client that reconnects with its last sequence misses nothing.
-import type { RolloutCheck } from "./rollout-machine.ts";
+import type { RolloutCheck } from "../policies/rollout-run.ts";
 
 /** Where a rollout stands after the event: every rollout event carries it (docs/rollouts.md). */
 export interface RolloutEventData {

@@ -38,9 +38,9 @@ import type { RegistryConflict } from "./registry-merge.ts";
 import { Registry } from "./registry.ts";
 import { RelayHub } from "./relay-hub.ts";
 import type { MeshRelayRpc, RelayAuthorityRpc, RelayReport, RelayUpdate } from "./relay-protocol.ts";
-import type { ActionName } from "./rollout-machine.ts";
+import type { RolloutAction, RolloutStatus } from "../policies/rollout-run.ts";
 import { measureCanary, type RolloutMetricsEnv } from "./rollout-metrics.ts";
-import { Rollouts, type RolloutActionResult, type RolloutStatus } from "./rollouts.ts";
+import { Rollouts, type RolloutActionResult } from "./rollouts.ts";
 import { SnapshotServer } from "./snapshot-server.ts";
 import { MetaTable } from "./sql.ts";
 import { loadStoredPolicy, type PolicyLoadError } from "./stored-policy.ts";
@@ -53,7 +53,8 @@ export type { MeshEvent, WatchHello } from "./events.ts";
 export type { PolicyLoadError } from "./stored-policy.ts";
 export type { PolicyVersionInfo } from "./policy-store.ts";
 export type { HealthTransitionRecord } from "./health-monitor.ts";
-export type { RolloutActionResult, RolloutStatus } from "./rollouts.ts";
+export type { RolloutActionResult } from "./rollouts.ts";
+export type { RolloutStatus } from "../policies/rollout-run.ts";
 export type { Json } from "./policy-sections.ts";
 export { HEALTH_HISTORY_LIMIT } from "./health-monitor.ts";
 
@@ -853,7 +854,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   }
 
   /** pause, resume, promote or abort a service's rollout; `by` names the operator in events and history. */
-  async rolloutAction(service: string, action: ActionName, by: string): Promise<RolloutActionResult> {
+  async rolloutAction(service: string, action: RolloutAction, by: string): Promise<RolloutActionResult> {
     const result = await this.rollouts.act(service, action, by);
     await this.alarms.reschedule();
     return result;
