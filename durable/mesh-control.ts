@@ -27,7 +27,7 @@ import {
   batches, CHECK_BACKLOG_DELAY_MS, CHECK_CONCURRENCY, CHECKS_PER_ALARM, CHECKS_PER_INVOCATION, INVOCATIONS_IN_FLIGHT, LOCAL_CHECKS_PER_ALARM, runBounded, withTimeout,
 } from "./check-runner.ts";
 import { EventLog, type EventPage } from "./event-log.ts";
-import type { MeshEventData, MeshEventType } from "./events.ts";
+import type { MeshEventData, MeshEventType } from "../policies/events.ts";
 import { INITIAL_ACTIVE_HEALTH, maxPassiveEjections, type ActiveHealth, type PassiveWindow, type ProbeResult } from "./health.ts";
 import { HealthCheckScheduler, type CheckedService } from "./health-checks.ts";
 import { HEALTH_HISTORY_LIMIT, HealthMonitor, type HealthTransitionRecord } from "./health-monitor.ts";
@@ -49,7 +49,7 @@ import { PRESENCE_EVERY_TTLS } from "../policies/distribution.ts";
 
 export type { SidecarSeen, SyncStatus } from "./sync.ts";
 export type { RegistryConflict, RegisteredInstance } from "./registry-merge.ts";
-export type { MeshEvent, WatchHello } from "./events.ts";
+export type { MeshEvent, WatchHello } from "../policies/events.ts";
 export type { PolicyLoadError } from "./stored-policy.ts";
 export type { PolicyVersionInfo } from "./policy-store.ts";
 export type { HealthTransitionRecord } from "./health-monitor.ts";

@@ -8,7 +8,7 @@
 import type { RolloutPolicy } from "../policies/rollout.ts";
 import type { RolloutAction, RolloutCheck, RolloutRun, RolloutStatus } from "../policies/rollout-run.ts";
 import type { ServicePolicy } from "../policies/schema.ts";
-import type { MeshEventData, MeshEventType, RolloutEventData } from "./events.ts";
+import type { MeshEventData, MeshEventType, RolloutEventData } from "../policies/events.ts";
 import type { Json } from "./policy-sections.ts";
 import {
   act, afterCheck, checkOf, checkWindow, isActive, newRun, specOf, whenPending, type Move,

@@ -176,13 +176,7 @@ export interface MeshEvent {
   data: Record<string, unknown>;
 }
 
-export interface WatchHello {
-  type: "watch.hello";
-  since: number;
-  latestSeq: number;
-  oldestSeq: number;
-  gap: boolean;
-}
+export type { WatchHello } from "../../policies/events.ts";
 
 export interface QueryAnswer {
   data: Record<string, unknown>[];
