@@ -85,16 +85,12 @@ export interface Harness {
  */
 export async function startHarness(): Promise<{ fresh(): Promise<Harness>; dispose(): Promise<void> }> {
   const { Miniflare, Log, LogLevel } = await import("miniflare");
-  const { readFile } = await import("node:fs/promises");
-  const path = await import("node:path");
-  const { buildWorkers, distPath } = await import("../scripts/build.ts");
-  const { COMPATIBILITY_DATE } = await import("../scripts/mesh.ts");
+  const { buildWorkers } = await import("../scripts/build.ts");
+  const { COMPATIBILITY_DATE, scriptOf } = await import("../scripts/mesh.ts");
   await buildWorkers(["test-control-harness"]);
-  const file = distPath("test-control-harness");
   const mf = new Miniflare({
     log: new Log(LogLevel.WARN),
-    modulesRoot: path.dirname(file),
-    modules: [{ type: "ESModule", path: file, contents: await readFile(file, "utf8") }],
+    ...(await scriptOf("test-control-harness")),
     compatibilityDate: COMPATIBILITY_DATE,
     durableObjects: { HARNESS: { className: "ControlHarness", useSQLite: true } },
   });
