@@ -1,5 +1,15 @@
 // Helpers for the control-plane integration tests: admin calls as JSON and the watch stream.
-import { CONTROL_WORKER, type RunningMesh } from "../scripts/mesh.ts";
+import { CONTROL_WORKER, type InstanceSpec, type RunningMesh, type Topology } from "../scripts/mesh.ts";
+
+/**
+ * A mesh of health-target Workers (test/workers/health-target.ts), `count` instances a service,
+ * named and bound by number: { web: 2 } is web-1 on binding WEB_1 and web-2 on WEB_2.
+ */
+export function healthTargetTopology(mesh: string, counts: Record<string, number>): Topology {
+  const instances = (service: string, count: number): InstanceSpec[] =>
+    Array.from({ length: count }, (_, i) => ({ id: `${service}-${i + 1}`, binding: `${service.toUpperCase()}_${i + 1}`, script: "test-health-target" }));
+  return { mesh, services: Object.fromEntries(Object.entries(counts).map(([service, count]) => [service, instances(service, count)])) };
+}
 
 export async function adminJson(mesh: RunningMesh, path: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number; body: any }> {
   const { json, ...rest } = init;
