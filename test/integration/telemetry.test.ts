@@ -81,8 +81,10 @@ describe("telemetry through the local mesh", () => {
       expect(res.status).toBe(200);
       await res.arrayBuffer();
     }
-    const edges = await eventually(() => metrics("edges"), (rows) => (edge(rows, "reviews", "ratings")?.requests ?? 0) >= 12 && (edge(rows, "external", "productpage")?.requests ?? 0) >= 12);
-    for (const [source, destination] of [["external", "productpage"], ["productpage", "details"], ["productpage", "reviews"], ["reviews", "ratings"]] as const) {
+    const hops = [["external", "productpage"], ["productpage", "details"], ["productpage", "reviews"], ["reviews", "ratings"]] as const;
+    // Every hop's sidecar flushes on its own: wait for all of them, not some.
+    const edges = await eventually(() => metrics("edges"), (rows) => hops.every(([source, destination]) => (edge(rows, source, destination)?.requests ?? 0) >= 12));
+    for (const [source, destination] of hops) {
       const e = edge(edges, source, destination);
       expect(e, `${source} -> ${destination}`).toBeDefined();
       expect(e!.requests).toBe(12);
