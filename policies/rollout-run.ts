@@ -1,5 +1,5 @@
 // A staged rollout's run as plain data: what MeshControl keeps for a service that declares a
-// `rollout` (durable/rollouts.ts, moved by the state machine of durable/rollout-machine.ts), what
+// `rollout` (durable/rollouts.ts, driven by the state machine of durable/rollout-machine.ts), what
 // GET /v1/rollouts answers, and what rollout events carry. Defined once for the control plane and
 // the dashboard that reads it. Pure.
 
