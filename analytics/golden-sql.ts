@@ -1,7 +1,8 @@
 // The building blocks of every golden-metrics query, as SQL of Analytics Engine's dialect: how many
 // requests, how many succeeded, a latency quantile, each weighted by the rows' sampling. Defined
-// once: the admin API's metrics (workers/control/golden-metrics.ts) and the rollout gates
-// (durable/rollout-metrics.ts) both measure with these. Pure.
+// once: the admin API's metrics (analytics/golden-metrics.ts), the dashboard's charts
+// (dashboard/src/series.ts) and the rollout gates (durable/rollout-metrics.ts) all measure with
+// these. Pure.
 import { COLUMN, ROW_WEIGHT, ROW_WEIGHT_UINT } from "./request-layout.ts";
 
 /** Requests the rows stand for. */

@@ -2,8 +2,11 @@
 // event with a sequence number, kept in SQLite (the newest EVENT_LOG_LIMIT) and broadcast to the
 // watch sockets. A client that reconnects with its last sequence misses nothing: the replay and
 // later broadcasts happen inside the single-threaded object.
-import { EVENT_LOG_LIMIT, type MeshEvent, type MeshEventData, type MeshEventType, type WatchHello } from "./events.ts";
+import type { MeshEvent, MeshEventData, MeshEventType, WatchHello } from "../policies/events.ts";
 import { LogTrimmer, type Row } from "./sql.ts";
+
+/** How many events the log keeps; older ones are pruned. */
+export const EVENT_LOG_LIMIT = 10_000;
 
 /** What the event log needs of the Durable Object for hibernatable watch sockets. */
 export interface WatchHost {

@@ -3,7 +3,7 @@
 // windows) are the pure functions of health.ts; this component owns the tables and the windows.
 import type { HealthCheckPolicy, PassiveHealthPolicy } from "../policies/health.ts";
 import type { EndpointOutcome } from "../policies/snapshot.ts";
-import type { MeshEventData } from "./events.ts";
+import type { MeshEventData } from "../policies/events.ts";
 import { addOutcome, afterProbe, INITIAL_ACTIVE_HEALTH, passiveEjection, type ActiveHealth, type PassiveWindow, type ProbeResult } from "./health.ts";
 import { LogTrimmer, type Row } from "./sql.ts";
 

@@ -27,7 +27,7 @@ import {
   batches, CHECK_BACKLOG_DELAY_MS, CHECK_CONCURRENCY, CHECKS_PER_ALARM, CHECKS_PER_INVOCATION, INVOCATIONS_IN_FLIGHT, LOCAL_CHECKS_PER_ALARM, runBounded, withTimeout,
 } from "./check-runner.ts";
 import { EventLog, type EventPage } from "./event-log.ts";
-import type { MeshEventData, MeshEventType } from "./events.ts";
+import type { MeshEventData, MeshEventType } from "../policies/events.ts";
 import { INITIAL_ACTIVE_HEALTH, maxPassiveEjections, type ActiveHealth, type PassiveWindow, type ProbeResult } from "./health.ts";
 import { HealthCheckScheduler, type CheckedService } from "./health-checks.ts";
 import { HEALTH_HISTORY_LIMIT, HealthMonitor, type HealthTransitionRecord } from "./health-monitor.ts";
@@ -38,9 +38,9 @@ import type { RegistryConflict } from "./registry-merge.ts";
 import { Registry } from "./registry.ts";
 import { RelayHub } from "./relay-hub.ts";
 import type { MeshRelayRpc, RelayAuthorityRpc, RelayReport, RelayUpdate } from "./relay-protocol.ts";
-import type { ActionName } from "./rollout-machine.ts";
+import type { RolloutAction, RolloutStatus } from "../policies/rollout-run.ts";
 import { measureCanary, type RolloutMetricsEnv } from "./rollout-metrics.ts";
-import { Rollouts, type RolloutActionResult, type RolloutStatus } from "./rollouts.ts";
+import { Rollouts, type RolloutActionResult } from "./rollouts.ts";
 import { SnapshotServer } from "./snapshot-server.ts";
 import { MetaTable } from "./sql.ts";
 import { loadStoredPolicy, type PolicyLoadError } from "./stored-policy.ts";
@@ -49,11 +49,12 @@ import { PRESENCE_EVERY_TTLS } from "../policies/distribution.ts";
 
 export type { SidecarSeen, SyncStatus } from "./sync.ts";
 export type { RegistryConflict, RegisteredInstance } from "./registry-merge.ts";
-export type { MeshEvent, WatchHello } from "./events.ts";
+export type { MeshEvent, WatchHello } from "../policies/events.ts";
 export type { PolicyLoadError } from "./stored-policy.ts";
 export type { PolicyVersionInfo } from "./policy-store.ts";
 export type { HealthTransitionRecord } from "./health-monitor.ts";
-export type { RolloutActionResult, RolloutStatus } from "./rollouts.ts";
+export type { RolloutActionResult } from "./rollouts.ts";
+export type { RolloutStatus } from "../policies/rollout-run.ts";
 export type { Json } from "./policy-sections.ts";
 export { HEALTH_HISTORY_LIMIT } from "./health-monitor.ts";
 
@@ -853,7 +854,7 @@ export class MeshControl extends DurableObject<MeshControlEnv> implements MeshCo
   }
 
   /** pause, resume, promote or abort a service's rollout; `by` names the operator in events and history. */
-  async rolloutAction(service: string, action: ActionName, by: string): Promise<RolloutActionResult> {
+  async rolloutAction(service: string, action: RolloutAction, by: string): Promise<RolloutActionResult> {
     const result = await this.rollouts.act(service, action, by);
     await this.alarms.reschedule();
     return result;

@@ -8,77 +8,12 @@
 //   pending | progressing ──(no passed check within progressDeadlineMs)──> failed | paused (hold)
 //   pending | progressing ──pause──> paused ──resume──> where it was
 //   any active state ──promote──> promoted, ──abort──> rolled-back
-import type { CanaryMeasurement } from "./rollout-metrics.ts";
 import { rolloutWeights, type RolloutPolicy } from "../policies/rollout.ts";
+import type { CanaryMeasurement, RolloutAction, RolloutCheck, RolloutRun, RolloutSpec, RolloutState } from "../policies/rollout-run.ts";
 
-export const ROLLOUT_STATES = ["pending", "progressing", "paused", "promoted", "rolled-back", "failed"] as const;
-export type RolloutState = (typeof ROLLOUT_STATES)[number];
 export type ActiveRolloutState = "pending" | "progressing" | "paused";
 
 export const isActive = (state: RolloutState): state is ActiveRolloutState => state === "pending" || state === "progressing" || state === "paused";
-
-/** What a run needs of its `rollout` block, resolved (steps spelled out). */
-export interface RolloutSpec {
-  stable: string;
-  canary: string;
-  routes: string[];
-  /** The canary's percent at each step. */
-  weights: number[];
-  intervalMs: number;
-  gates: { minSuccessRate: number; maxP99Ms: number | null; minRequests: number };
-  maxFailedChecks: number;
-  progressDeadlineMs: number;
-  onProgressDeadline: "fail" | "hold";
-  metricsDelayMs: number;
-  /** A test audience sees the canary while the rollout runs. */
-  audience: boolean;
-}
-
-export interface RolloutCheck {
-  atMs: number;
-  step: number;
-  canaryWeight: number;
-  /** The measured window: [fromMs, toMs), whole seconds. */
-  window: { fromMs: number; toMs: number };
-  measured: CanaryMeasurement | null;
-  source: "local" | "edge" | null;
-  /** Why nothing could be measured (telemetry unreachable), when so. */
-  error: string | null;
-  verdict: "pass" | "fail" | "insufficient";
-  /** The gates the canary missed, or why it could not be judged, for people; empty on a pass. */
-  findings: string[];
-}
-
-export interface RolloutRun {
-  service: string;
-  /** The rollout block and the two subsets' selectors, canonical: another value is another rollout. */
-  specKey: string;
-  spec: RolloutSpec;
-  state: RolloutState;
-  /** Index into spec.weights of the step in force; -1 before the first step. */
-  step: number;
-  /** The canary's percent of traffic on the shaped routes now (stable has the rest). */
-  canaryWeight: number;
-  failedChecks: number;
-  /** Why the run is where it is, for people. */
-  reason: string;
-  createdAtMs: number;
-  /** When the progress deadline clock started: the step's start, or a resume. */
-  progressSinceMs: number;
-  /** The next check measures from here. */
-  windowFromMs: number;
-  /** When the run is next due; null when nothing is (paused, ended). */
-  nextCheckAtMs: number | null;
-  /** For a paused run: the state resume returns to. */
-  resumeTo: "pending" | "progressing" | null;
-  lastCheck: RolloutCheck | null;
-  /** The policy version the rollout last wrote, or null before it wrote any. */
-  policyVersion: number | null;
-  updatedAtMs: number;
-  endedAtMs: number | null;
-  /** Bumped by every change: a decision taken on an older revision is dropped. */
-  revision: number;
-}
 
 /** What the rollout writes into the policy: the canary's percent and whether the audience routes are there. */
 export interface TrafficShape {
@@ -94,8 +29,6 @@ export interface Move {
   shape: TrafficShape | null;
   transition: Transition;
 }
-
-export type ActionName = "pause" | "resume" | "promote" | "abort";
 
 export function specOf(r: RolloutPolicy): RolloutSpec {
   return {
@@ -246,7 +179,7 @@ export function afterCheck(run: RolloutRun, check: RolloutCheck, nowMs: number):
 }
 
 /** An operator's action on a run; an action that does not apply to its state is refused with why. */
-export function act(run: RolloutRun, action: ActionName, by: string, nowMs: number): Move | { refused: string } {
+export function act(run: RolloutRun, action: RolloutAction, by: string, nowMs: number): Move | { refused: string } {
   const where = run.state === "progressing" ? `${run.state}, ${stepText(run)}` : run.state;
   if (!isActive(run.state)) {
     return { refused: `the rollout of "${run.service}" already ended (${run.state}: ${run.reason}); change its rollout block to start another` };

@@ -8,6 +8,7 @@ import { latencyQuantileSql, REQUESTS_SQL, sqlNumber, sqlString, SUCCESSES_SQL }
 import { COLUMN, REQUESTS_DATASET } from "../analytics/request-layout.ts";
 import type { TelemetryStoreRpc } from "../analytics/store-rpc.ts";
 import type { QueryResult } from "../analytics/types.ts";
+import type { CanaryMeasurement } from "../policies/rollout-run.ts";
 
 export interface CanaryWindow {
   mesh: string;
@@ -17,15 +18,6 @@ export interface CanaryWindow {
   fromMs: number;
   /** End of the window (exclusive), ms; floored to a whole second. */
   toMs: number;
-}
-
-export interface CanaryMeasurement {
-  /** Requests the canary served in the window (sampling weights applied). */
-  requests: number;
-  /** Share answered below 500; null without requests. */
-  successRate: number | null;
-  /** Weighted p99 latency in ms; null without requests. */
-  p99Ms: number | null;
 }
 
 export type MeasureAnswer =

@@ -4,7 +4,8 @@
 // holds (the guard against two writers of the same weights).
 import { audienceHeaderMatch, audienceRouteName, type RolloutPolicy } from "../policies/rollout.ts";
 import type { RoutePolicy, ServicePolicy } from "../policies/schema.ts";
-import type { RolloutSpec, TrafficShape } from "./rollout-machine.ts";
+import type { RolloutSpec } from "../policies/rollout-run.ts";
+import type { TrafficShape } from "./rollout-machine.ts";
 import type { Json } from "./policy-sections.ts";
 
 type JsonObject = { [key: string]: Json };

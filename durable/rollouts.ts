@@ -6,16 +6,15 @@
 // Transitions are the pure functions of rollout-machine.ts; what they write into the policy is
 // rollout-shape.ts; how the canary is measured is rollout-metrics.ts.
 import type { RolloutPolicy } from "../policies/rollout.ts";
+import type { RolloutAction, RolloutCheck, RolloutRun, RolloutStatus } from "../policies/rollout-run.ts";
 import type { ServicePolicy } from "../policies/schema.ts";
-import type { MeshEventData, MeshEventType, RolloutEventData } from "./events.ts";
+import type { MeshEventData, MeshEventType, RolloutEventData } from "../policies/events.ts";
 import type { Json } from "./policy-sections.ts";
 import {
-  act, afterCheck, checkOf, checkWindow, isActive, newRun, specOf, whenPending, type ActionName, type Move, type RolloutCheck, type RolloutRun,
+  act, afterCheck, checkOf, checkWindow, isActive, newRun, specOf, whenPending, type Move,
 } from "./rollout-machine.ts";
 import type { CanaryWindow, MeasureAnswer } from "./rollout-metrics.ts";
 import { canaryPercent, heldTrafficChanges, rolloutSpecKey, shapeSection } from "./rollout-shape.ts";
-
-export type { RolloutRun, RolloutCheck, RolloutState } from "./rollout-machine.ts";
 
 /** What the component needs of MeshControl. */
 export interface RolloutHost {
@@ -30,11 +29,6 @@ export interface RolloutHost {
   /** Writes a new policy version whose section of `service` is `edit(section in force)`; version null when that changes nothing. */
   writeSection(service: string, edit: (section: Json) => Json, author: string, message: string): Promise<{ ok: true; version: number | null } | { ok: false; message: string }>;
   emit<T extends MeshEventType>(type: T, data: MeshEventData[T]): void;
-}
-
-/** A run as the API shows it: the stable subset's share spelled out. */
-export interface RolloutStatus extends RolloutRun {
-  stableWeight: number;
 }
 
 export type RolloutActionResult =
@@ -207,7 +201,7 @@ export class Rollouts {
   }
 
   /** An operator's action. */
-  async act(service: string, action: ActionName, by: string, nowMs = Date.now()): Promise<RolloutActionResult> {
+  async act(service: string, action: RolloutAction, by: string, nowMs = Date.now()): Promise<RolloutActionResult> {
     return this.serial(async () => {
       const run = this.runs.get(service);
       if (!run) {

@@ -4,9 +4,12 @@
 // regex the policy accepts is exactly one the data plane can run.
 import { RE2JS } from "re2js";
 
-/** A compiled policy regex: true when it matches the whole value. */
+/**
+ * A compiled policy regex: true when it matches the whole value. A compiled RE2JS has this very
+ * method, so the sidecar calls RE2 with nothing in between.
+ */
 export interface PolicyRegex {
-  matches(value: string): boolean;
+  testExact(value: string): boolean;
 }
 
 const ENGINE = "policy regexes run on RE2 (linear-time matching, no backtracking)";
@@ -77,23 +80,28 @@ export function anchored(source: string): string {
   return `${ANCHOR_OPEN}${source}${ANCHOR_CLOSE}`;
 }
 
-const NEVER: PolicyRegex = { matches: () => false };
+const NEVER: PolicyRegex = { testExact: () => false };
 
 /**
- * Compiles the snapshot's (anchored) regex once per snapshot. RE2's whole-input match does the
- * anchoring itself, and runs several times faster on the bare regex than on one wrapped in ^(?:...)$,
- * so the wrapper is taken off again. A regex RE2 refuses can only come from a snapshot validated
- * before this engine: it matches nothing rather than failing every request.
+ * Compiles the snapshot's (anchored) regex once per snapshot; throws when RE2 refuses it. RE2's
+ * whole-input match does the anchoring itself, and runs several times faster on the bare regex
+ * than on one wrapped in ^(?:...)$, so the wrapper is taken off again.
  */
-export function compilePolicyRegex(anchoredSource: string): PolicyRegex {
+export function compileAnchoredRegex(anchoredSource: string): PolicyRegex {
   const bare = anchoredSource.startsWith(ANCHOR_OPEN) && anchoredSource.endsWith(ANCHOR_CLOSE)
     ? anchoredSource.slice(ANCHOR_OPEN.length, -ANCHOR_CLOSE.length)
     : anchoredSource;
-  let re: RE2JS;
+  return RE2JS.compile(bare);
+}
+
+/**
+ * As compileAnchoredRegex, but a regex RE2 refuses, which can only come from a snapshot validated
+ * before this engine, matches nothing rather than failing every request.
+ */
+export function compilePolicyRegex(anchoredSource: string): PolicyRegex {
   try {
-    re = RE2JS.compile(bare);
+    return compileAnchoredRegex(anchoredSource);
   } catch {
     return NEVER;
   }
-  return { matches: (value) => re.testExact(value) };
 }

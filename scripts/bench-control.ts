@@ -11,13 +11,12 @@
 // Knobs: BENCH_ISOLATES (200), BENCH_TRIALS (8), BENCH_TTL_MS (1000), BENCH_SIZES (10,300,3000),
 // BENCH_WINDOW_MS (6000), BENCH_RELAY_SHARDS (4), BENCH_COLOS (10).
 import { Log, LogLevel, Miniflare, type WorkerOptions } from "miniflare";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import path from "node:path";
 import { validatePolicy } from "../policies/schema.ts";
 import { sizedPolicy } from "./bench/mesh-policy.ts";
+import { adminClient, writeBenchResults } from "./bench/run.ts";
 import { percentile } from "./bench/stats.ts";
-import { buildWorkers, distPath, ROOT } from "./build.ts";
-import { COMPATIBILITY_DATE, CONTROL_WORKER, DEFAULT_ADMIN_TOKEN, meshWorkers, type Topology } from "./mesh.ts";
+import { buildWorkers } from "./build.ts";
+import { COMPATIBILITY_DATE, CONTROL_WORKER, FIXED_CF, meshWorkers, scriptOf, type Topology } from "./mesh.ts";
 
 const ISOLATES = Number(process.env.BENCH_ISOLATES ?? 200);
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 8);
@@ -37,11 +36,9 @@ const smallPolicy = (timeoutMs: number) => ({
 
 await buildWorkers();
 const workers: WorkerOptions[] = await meshWorkers({ topology });
-const loadFile = distPath("bench-control-load");
 workers.push({
   name: "bench-control-load",
-  modulesRoot: path.dirname(loadFile),
-  modules: [{ type: "ESModule", path: loadFile, contents: await readFile(loadFile, "utf8") }],
+  ...(await scriptOf("bench-control-load")),
   compatibilityDate: COMPATIBILITY_DATE,
   bindings: { RELAY_SHARDS: String(RELAY_SHARDS) },
   durableObjects: {
@@ -53,7 +50,7 @@ workers.push({
 const mf = new Miniflare({
   host: "127.0.0.1",
   port: 0,
-  cf: { colo: "LCL", country: "ZZ", city: "Localhost", asn: 0, httpProtocol: "HTTP/1.1", tlsVersion: "", clientTcpRtt: 0 },
+  cf: FIXED_CF,
   log: new Log(LogLevel.WARN),
   workers,
 });
@@ -62,13 +59,7 @@ const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** di
 
 try {
   await mf.ready;
-  const controlUrl = await mf.unsafeGetDirectURL(CONTROL_WORKER);
-  const admin = async (pathname: string, init: RequestInit = {}) => {
-    const res = await fetch(new URL(pathname, controlUrl), { ...init, headers: { ...init.headers, authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}`, "content-type": "application/json" } });
-    const body = (await res.json()) as any;
-    if (!res.ok) throw new Error(`${pathname}: ${res.status} ${JSON.stringify(body).slice(0, 500)}`);
-    return body;
-  };
+  const admin = adminClient(await mf.unsafeGetDirectURL(CONTROL_WORKER));
   const load = await mf.getWorker("bench-control-load");
   const call = async (pathname: string, init?: RequestInit) => {
     const res = await load.fetch(`http://load${pathname}`, init as never);
@@ -204,10 +195,7 @@ try {
   console.log(`  propagation p99 with the tier at ${ISOLATES} isolates: ${propagation.with_tier!.p99_ms} ms (target ≤ 1500 ms): ${result.targets.propagation_p99_with_tier_ms.met ? "met" : "NOT met"}`);
   console.log(`  MeshControl's calls/s with the tier, ${ISOLATES} vs 20 isolates: ×${flatRatio} (target: flat): ${result.targets.authority_load_ratio_20_to_n_isolates_with_tier.met ? "met" : "NOT met"}`);
   console.log(`  one-service change, ${largest.services} vs ${smallest.services} services, on the object: ×${changeRatio} (target ≤ 10): ${result.targets.one_service_change_ratio_largest_to_smallest.met ? "met" : "NOT met"}`);
-  const dir = path.join(ROOT, "bench", "results");
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, "control.json"), JSON.stringify(result, null, 2) + "\n");
-  console.log(`wrote ${path.relative(ROOT, path.join(dir, "control.json"))}`);
+  await writeBenchResults("control.json", result);
 } finally {
   await mf.dispose();
 }

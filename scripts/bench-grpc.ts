@@ -10,12 +10,10 @@
 // (connect | grpc-web, default connect). Prints a table and writes bench/results/grpc.json.
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
-import path from "node:path";
 import { GreeterService } from "../examples/grpc/gen/edgemesh/example/v1/greeter_pb.ts";
-import { ROOT } from "./build.ts";
 import { findDescendants, processCpuMsFine } from "./bench/process-cpu.ts";
+import { writeBenchResults } from "./bench/run.ts";
 import { percentile } from "./bench/stats.ts";
 import { instanceName, sidecarName, startMesh } from "./mesh.ts";
 
@@ -152,10 +150,7 @@ try {
   row("workerd CPU/call (µs)", result.workerd_cpu_us_per_call.direct, result.workerd_cpu_us_per_call.sidecar, signed(Math.round((result.workerd_cpu_us_per_call.sidecar - result.workerd_cpu_us_per_call.direct) * 10) / 10));
   console.log(`\nthroughput ratio per round: ${result.throughput_ratio_per_round.join(", ")}; load average ${loadAtStart.join(" ")} at start`);
 
-  const out = path.join(ROOT, "bench/results", TRANSPORT === "connect" ? "grpc.json" : "grpc-web.json");
-  await mkdir(path.dirname(out), { recursive: true });
-  await writeFile(out, JSON.stringify(result, null, 2) + "\n");
-  console.log(`wrote ${path.relative(process.cwd(), out)}`);
+  await writeBenchResults(TRANSPORT === "connect" ? "grpc.json" : "grpc-web.json", result);
 } finally {
   await mesh.dispose();
 }

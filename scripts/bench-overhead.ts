@@ -14,17 +14,15 @@
 // git and run in the same workerd beside today's, so a before/after comparison shares one process,
 // one warm-up and the same neighbours on a shared machine.
 // Prints a table and writes bench/results/overhead.json (BENCH_OUT=<name> for another file there).
-import { build } from "esbuild";
 import { Log, LogLevel, Miniflare } from "miniflare";
 import { execFileSync } from "node:child_process";
 import { Agent, request } from "node:http";
 import { percentile } from "./bench/stats.ts";
-import { cpuTickMs, findDescendants, processCpuMs, processCpuMsFine } from "./bench/process-cpu.ts";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { cpuTickMs, processCpuMs, processCpuMsFine } from "./bench/process-cpu.ts";
+import { adminClient, bundleSidecarAt, onlyWorkerdPid, writeBenchResults } from "./bench/run.ts";
 import os from "node:os";
-import path from "node:path";
 import { buildWorkers, ROOT } from "./build.ts";
-import { CONTROL_WORKER, DEFAULT_ADMIN_TOKEN, instanceName, meshWorkers, sidecarName, type MeshOptions } from "./mesh.ts";
+import { CONTROL_WORKER, DEFAULT_ADMIN_TOKEN, instanceName, meshWorkers, moduleOptions, sidecarName, type MeshOptions } from "./mesh.ts";
 import { measureTelemetryOverhead, type TelemetryOverhead } from "./bench/telemetry-overhead.ts";
 
 const SEQUENTIAL = Number(process.env.BENCH_REQUESTS ?? 4000);
@@ -59,20 +57,6 @@ const SIDECAR = sidecarName("upstream");
 const PROXY = "bench-null-proxy";
 const BASELINE = `${SIDECAR}-baseline`;
 
-/** Bundles the sidecar as it was at `ref` (git archive into a temp folder, this checkout's node_modules). */
-async function bundleSidecarAt(ref: string): Promise<string> {
-  // The tree of a commit (an existing ref), so a stash commit made by `git stash create` works too.
-  const dir = await mkdtemp(path.join(os.tmpdir(), "edgemesh-baseline-"));
-  const tar = execFileSync("git", ["archive", "--format=tar", ref], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 });
-  execFileSync("tar", ["-x", "-C", dir], { input: tar });
-  const outfile = path.join(dir, "sidecar-baseline.js");
-  await build({
-    entryPoints: [path.join(dir, "workers/sidecar/index.ts")], outfile, bundle: true, format: "esm", platform: "browser",
-    conditions: ["workerd", "worker", "browser"], target: "es2022", external: ["cloudflare:*"], nodePaths: [path.join(ROOT, "node_modules")], logLevel: "error",
-  });
-  return outfile;
-}
-
 process.env.WRANGLER_SEND_METRICS = "false";
 // The machine is shared: say how busy it was, so a reader can judge the numbers.
 const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
@@ -99,7 +83,7 @@ const workers = await meshWorkers(meshOptions);
 // The same Worker as today's sidecar (bindings, vars, Durable Object), other code.
 const today = workers.find((w) => w.name === SIDECAR)!;
 const sidecarFrom = async (name: string, file: string) =>
-  workers.push({ ...today, name, modulesRoot: path.dirname(file), modules: [{ type: "ESModule", path: file, contents: await readFile(file, "utf8") }], unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] });
+  workers.push({ ...today, name, ...(await moduleOptions(file)), unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }] });
 if (baselineFile) await sidecarFrom(BASELINE, baselineFile);
 for (const [i, file] of variantFiles.entries()) await sidecarFrom(variantName(i), file);
 const mf = new Miniflare({ host: "127.0.0.1", port: 0, cf: { colo: "LCL" }, log: new Log(LogLevel.WARN), workers });
@@ -112,12 +96,7 @@ const benchService = {
 try {
   await mf.ready;
   const controlUrl = await mf.unsafeGetDirectURL(CONTROL_WORKER);
-  const applied = await fetch(new URL("/v1/policy", controlUrl), {
-    method: "POST",
-    headers: { authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ mesh: "bench", services: { upstream: benchService } }),
-  });
-  if (applied.status !== 201) throw new Error(`policy refused: ${await applied.text()}`);
+  await adminClient(controlUrl)("/v1/policy", { method: "POST", body: JSON.stringify({ mesh: "bench", services: { upstream: benchService } }) });
   const urls: Record<Target, URL> = {
     direct: await mf.unsafeGetDirectURL(DIRECT),
     sidecar: await mf.unsafeGetDirectURL(SIDECAR),
@@ -126,9 +105,7 @@ try {
   };
   for (const i of variantFiles.keys()) urls[`variant-${i}`] = await mf.unsafeGetDirectURL(variantName(i));
   const client = await mf.getWorker("bench-client");
-  const workerdPids = findDescendants("workerd");
-  if (workerdPids.length !== 1) throw new Error(`expected one workerd process under this one, found ${workerdPids.length}`);
-  const workerdPid = workerdPids[0]!;
+  const workerdPid = onlyWorkerdPid();
   /** Total ticks (utime + stime) of the whole run, as a check on the fine-grained readings. */
   let statCpuMs = 0;
   let fineCpuMs = 0;
@@ -362,10 +339,7 @@ try {
   // Telemetry on and off, in a mesh of its own (scripts/bench/telemetry-overhead.ts).
   const telemetry: TelemetryOverhead | undefined = process.env.BENCH_TELEMETRY === "0" ? undefined : await measureTelemetryOverhead();
 
-  const out = path.join(ROOT, "bench/results", OUT_FILE);
-  await mkdir(path.dirname(out), { recursive: true });
-  await writeFile(out, JSON.stringify({ ...result, ...telemetry }, null, 2) + "\n");
-  console.log(`wrote ${path.relative(process.cwd(), out)}`);
+  await writeBenchResults(OUT_FILE, { ...result, ...telemetry });
 } finally {
   await mf.dispose();
 }

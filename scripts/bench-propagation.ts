@@ -5,11 +5,10 @@
 // (trial, isolate) pairs and writes bench/results/propagation.json. Then measures how many
 // control-plane calls per second the N isolates cost under steady traffic.
 import { Log, LogLevel, Miniflare, type WorkerOptions } from "miniflare";
+import { adminClient, writeBenchResults } from "./bench/run.ts";
 import { percentile } from "./bench/stats.ts";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import path from "node:path";
-import { buildWorkers, distPath, ROOT } from "./build.ts";
-import { COMPATIBILITY_DATE, CONTROL_WORKER, DEFAULT_ADMIN_TOKEN, meshWorkers, sidecarName, type Topology } from "./mesh.ts";
+import { buildWorkers } from "./build.ts";
+import { COMPATIBILITY_DATE, CONTROL_WORKER, FIXED_CF, meshWorkers, scriptOf, sidecarName, type Topology } from "./mesh.ts";
 
 const ISOLATES = Math.max(10, Number(process.env.BENCH_ISOLATES ?? 10));
 const TRIALS = Math.max(20, Number(process.env.BENCH_TRIALS ?? 20));
@@ -37,11 +36,9 @@ for (let i = 1; i < ISOLATES; i++) {
   workers.push(copy);
   names.push(copy.name!);
 }
-const driverFile = distPath("bench-propagation-client");
 workers.push({
   name: "bench-propagation-client",
-  modulesRoot: path.dirname(driverFile),
-  modules: [{ type: "ESModule", path: driverFile, contents: await readFile(driverFile, "utf8") }],
+  ...(await scriptOf("bench-propagation-client")),
   compatibilityDate: COMPATIBILITY_DATE,
   bindings: { SIDECARS: names.map((_, i) => `S${i}`).join(",") },
   serviceBindings: Object.fromEntries(names.map((n, i) => [`S${i}`, n])),
@@ -50,20 +47,14 @@ workers.push({
 const mf = new Miniflare({
   host: "127.0.0.1",
   port: 0,
-  cf: { colo: "LCL", country: "ZZ", city: "Localhost", asn: 0, httpProtocol: "HTTP/1.1", tlsVersion: "", clientTcpRtt: 0 },
+  cf: FIXED_CF,
   log: new Log(LogLevel.WARN),
   workers,
 });
 
 try {
   await mf.ready;
-  const controlUrl = await mf.unsafeGetDirectURL(CONTROL_WORKER);
-  const admin = async (pathname: string, init: RequestInit = {}) => {
-    const res = await fetch(new URL(pathname, controlUrl), { ...init, headers: { ...init.headers, authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}`, "content-type": "application/json" } });
-    const body = (await res.json()) as any;
-    if (!res.ok) throw new Error(`${pathname}: ${res.status} ${JSON.stringify(body)}`);
-    return body;
-  };
+  const admin = adminClient(await mf.unsafeGetDirectURL(CONTROL_WORKER));
   const driver = await mf.getWorker("bench-propagation-client");
   // The debug headers that say which version a sidecar serves need a debug credential.
   const debugToken = (await admin("/v1/debug-tokens", { method: "POST", body: JSON.stringify({ ttlMs: 6 * 3_600_000 }) })).token as string;
@@ -126,10 +117,7 @@ try {
   console.log(`\npropagation of a policy change to ${ISOLATES} sidecar isolates, ${TRIALS} trials, TTL ${TTL_MS} ms`);
   console.log(`  p50 ${result.p50_ms} ms   p99 ${result.p99_ms} ms   max ${result.max_ms} ms   (missed ${missed}, failed requests ${failures})`);
   console.log(`calls on MeshControl: ${result.control_calls_per_second}/s for ${ISOLATES} isolates (${result.control_calls_per_isolate_per_second}/s each; a Durable Object's soft limit is ~1000/s; with the relay tier these are relay reports)`);
-  const dir = path.join(ROOT, "bench", "results");
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, "propagation.json"), JSON.stringify(result, null, 2) + "\n");
-  console.log(`wrote ${path.relative(ROOT, path.join(dir, "propagation.json"))}`);
+  await writeBenchResults("propagation.json", result);
 } finally {
   await mf.dispose();
 }

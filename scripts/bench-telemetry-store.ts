@@ -3,11 +3,9 @@
 // a one-minute window (which the time-range pushdown reads alone). Prints numbers from one run.
 //   npx tsx scripts/bench-telemetry-store.ts [rows=100000] [batch=500]
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import type { AnalyticsRow } from "../analytics/types.ts";
-import { buildWorkers, distPath } from "./build.ts";
-import { COMPATIBILITY_DATE } from "./mesh.ts";
+import { buildWorkers } from "./build.ts";
+import { COMPATIBILITY_DATE, scriptOf } from "./mesh.ts";
 
 const totalRows = Number(process.argv[2] ?? 100_000);
 const batchSize = Number(process.argv[3] ?? 500);
@@ -16,7 +14,6 @@ const GOLDEN =
   "SELECT blob1 AS source, blob2 AS destination, sum(_sample_interval) AS requests, sumIf(_sample_interval, double2 < 500) / sum(_sample_interval) AS success_rate, quantileExactWeighted(0.5)(double1, _sample_interval) AS p50, quantileExactWeighted(0.99)(double1, _sample_interval) AS p99 FROM mesh WHERE timestamp > now() - INTERVAL %WINDOW% GROUP BY source, destination ORDER BY requests DESC";
 
 await buildWorkers(["test-telemetry-store-client"]);
-const file = distPath("test-telemetry-store-client");
 const mf = new Miniflare({
   log: new Log(LogLevel.WARN),
   // A fixed cf object: without one Miniflare fetches it from the internet.
@@ -24,8 +21,7 @@ const mf = new Miniflare({
   workers: [
     {
       name: "store",
-      modulesRoot: path.dirname(file),
-      modules: [{ type: "ESModule", path: file, contents: await readFile(file, "utf8") }],
+      ...(await scriptOf("test-telemetry-store-client")),
       compatibilityDate: COMPATIBILITY_DATE,
       bindings: { TELEMETRY_MAX_ROWS: String(totalRows * 2) },
       durableObjects: { TELEMETRY_STORE: { className: "TelemetryStore", useSQLite: true } },

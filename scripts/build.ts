@@ -1,6 +1,6 @@
 // Bundles every Worker of the local mesh into dist/ with esbuild (the bundler wrangler uses), so
 // Miniflare runs the same JavaScript that `wrangler deploy` would upload.
-import { build } from "esbuild";
+import { build, type BuildOptions } from "esbuild";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
 import path from "node:path";
@@ -37,21 +37,21 @@ export function distPath(worker: string): string {
   return path.join(DIST, `${worker}.js`);
 }
 
+/** How every Worker is bundled, as wrangler would: one ES module for workerd. */
+export const WORKER_BUNDLE_OPTIONS = {
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  conditions: ["workerd", "worker", "browser"],
+  target: "es2022",
+  external: ["cloudflare:*"],
+  logLevel: "error",
+} satisfies BuildOptions;
+
 export async function buildWorkers(names: string[] = Object.keys(WORKER_ENTRIES)): Promise<void> {
   await Promise.all(
     names.map((name) =>
-      build({
-        entryPoints: [path.join(ROOT, WORKER_ENTRIES[name]!)],
-        outfile: distPath(name),
-        bundle: true,
-        format: "esm",
-        platform: "browser",
-        conditions: ["workerd", "worker", "browser"],
-        target: "es2022",
-        external: ["cloudflare:*"],
-        sourcemap: "linked",
-        logLevel: "error",
-      }),
+      build({ ...WORKER_BUNDLE_OPTIONS, entryPoints: [path.join(ROOT, WORKER_ENTRIES[name]!)], outfile: distPath(name), sourcemap: "linked" }),
     ),
   );
 }

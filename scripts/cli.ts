@@ -5,6 +5,7 @@
 // unreachable control plane.
 import { readFile } from "node:fs/promises";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { METRIC_SCOPES, metricLabels, type GoldenMetrics, type MetricScope } from "../analytics/golden-metrics.ts";
 import { validatePolicy } from "../policies/schema.ts";
 import { addCredentialCommands } from "./cli-credentials.ts";
 import { addRolloutCommand } from "./cli-rollout.ts";
@@ -99,35 +100,21 @@ function table(headers: string[], rows: (string | number)[][]): string {
 
 // ---- golden metrics: stat and top --------------------------------------------------------------
 
-const SCOPES = ["services", "edges", "routes"] as const;
-type Scope = (typeof SCOPES)[number];
-
-interface Golden {
-  labels: Record<string, string>;
-  requests: number;
-  requestsPerSecond: number;
-  successRate: number | null;
-  latencyMs: { p50: number; p95: number; p99: number };
-  retries: number;
-  sheds: number;
-}
-
-const LABELS: Record<Scope, string[]> = { services: ["service"], edges: ["source", "destination"], routes: ["service", "route"] };
-
-async function metrics(scope: Scope, window: string, source: string | undefined): Promise<{ rows: Golden[]; body: any }> {
+async function metrics(scope: MetricScope, window: string, source: string | undefined): Promise<{ rows: GoldenMetrics[]; body: any }> {
   const q = new URLSearchParams({ window });
   if (source) q.set("source", source);
   const res = await api("GET", `/v1/metrics/${scope}?${q}`);
   if (res.status !== 200) refuse(res);
-  return { rows: res.body[scope] as Golden[], body: res.body };
+  return { rows: res.body[scope] as GoldenMetrics[], body: res.body };
 }
 
 const fixed = (n: number, digits: number) => (Number.isInteger(n) ? String(n) : n.toFixed(digits));
 
-function goldenTable(scope: Scope, rows: Golden[]): string {
-  const headers = [...LABELS[scope].map((l) => l.toUpperCase()), "RPS", "SUCCESS", "P50_MS", "P95_MS", "P99_MS", "RETRIES", "SHEDS", "REQUESTS"];
+function goldenTable(scope: MetricScope, rows: GoldenMetrics[]): string {
+  const labels = metricLabels(scope);
+  const headers = [...labels.map((l) => l.toUpperCase()), "RPS", "SUCCESS", "P50_MS", "P95_MS", "P99_MS", "RETRIES", "SHEDS", "REQUESTS"];
   return table(headers, rows.map((r) => [
-    ...LABELS[scope].map((l) => r.labels[l] ?? ""),
+    ...labels.map((l) => r.labels[l] ?? ""),
     r.requestsPerSecond.toFixed(2),
     r.successRate === null ? "-" : `${(r.successRate * 100).toFixed(2)}%`,
     fixed(r.latencyMs.p50, 1), fixed(r.latencyMs.p95, 1), fixed(r.latencyMs.p99, 1),
@@ -445,11 +432,11 @@ program
   .option("--json", "print the API's JSON answer")
   .addHelpText("after", "\nExample:\n  edgemesh stat edges --window 5m")
   .action(async (scope: string, o: { window: string; source?: string; json?: boolean }) => {
-    if (!(SCOPES as readonly string[]).includes(scope)) fail(`stat takes services, edges or routes, got "${scope}"`);
-    const { rows, body } = await metrics(scope as Scope, o.window, o.source);
+    if (!(METRIC_SCOPES as readonly string[]).includes(scope)) fail(`stat takes services, edges or routes, got "${scope}"`);
+    const { rows, body } = await metrics(scope as MetricScope, o.window, o.source);
     if (o.json) return print(body);
     if (rows.length === 0) return console.log(`no requests in the last ${o.window} (source: ${body.source})`);
-    console.log(goldenTable(scope as Scope, rows));
+    console.log(goldenTable(scope as MetricScope, rows));
   });
 
 program
@@ -467,7 +454,7 @@ program
     for (let i = 0; o.iterations === undefined || i < Number(o.iterations); i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, Number(o.interval) * 1000));
       const [routes, edges] = await Promise.all([metrics("routes", o.window, o.source), metrics("edges", o.window, o.source)]);
-      const busiest = (rows: Golden[]) => [...rows].sort((a, b) => b.requestsPerSecond - a.requestsPerSecond).slice(0, limit);
+      const busiest = (rows: GoldenMetrics[]) => [...rows].sort((a, b) => b.requestsPerSecond - a.requestsPerSecond).slice(0, limit);
       if (o.json) {
         console.log(JSON.stringify({ atMs: Date.now(), window: o.window, routes: busiest(routes.rows), edges: busiest(edges.rows) }));
         continue;

@@ -143,11 +143,17 @@ function rateLimitBindingsOf(policy: unknown): Record<string, Record<string, { s
   return out;
 }
 
-const FIXED_CF = { colo: "LCL", country: "ZZ", city: "Localhost", asn: 0, httpProtocol: "HTTP/1.1", tlsVersion: "", clientTcpRtt: 0 };
+/** request.cf of every local request: fixed, because without one Miniflare fetches it from the internet. */
+export const FIXED_CF = { colo: "LCL", country: "ZZ", city: "Localhost", asn: 0, httpProtocol: "HTTP/1.1", tlsVersion: "", clientTcpRtt: 0 };
 
-async function scriptOf(script: string): Promise<Pick<WorkerOptions, "modules" | "modulesRoot">> {
-  const file = distPath(script);
+/** A bundled Worker (one ES module file) as Miniflare's module options. */
+export async function moduleOptions(file: string): Promise<Pick<WorkerOptions, "modules" | "modulesRoot">> {
   return { modulesRoot: path.dirname(file), modules: [{ type: "ESModule", path: file, contents: await readFile(file, "utf8") }] };
+}
+
+/** A Worker built into dist/ (WORKER_ENTRIES), as Miniflare's module options. */
+export function scriptOf(script: string): Promise<Pick<WorkerOptions, "modules" | "modulesRoot">> {
+  return moduleOptions(distPath(script));
 }
 
 export async function meshWorkers(opts: MeshOptions): Promise<WorkerOptions[]> {

@@ -1,5 +1,15 @@
 // Helpers for the control-plane integration tests: admin calls as JSON and the watch stream.
-import { CONTROL_WORKER, type RunningMesh } from "../scripts/mesh.ts";
+import { CONTROL_WORKER, type InstanceSpec, type RunningMesh, type Topology } from "../scripts/mesh.ts";
+
+/**
+ * A mesh of health-target Workers (test/workers/health-target.ts), `count` instances a service,
+ * named and bound by number: { web: 2 } is web-1 on binding WEB_1 and web-2 on WEB_2.
+ */
+export function healthTargetTopology(mesh: string, counts: Record<string, number>): Topology {
+  const instances = (service: string, count: number): InstanceSpec[] =>
+    Array.from({ length: count }, (_, i) => ({ id: `${service}-${i + 1}`, binding: `${service.toUpperCase()}_${i + 1}`, script: "test-health-target" }));
+  return { mesh, services: Object.fromEntries(Object.entries(counts).map(([service, count]) => [service, instances(service, count)])) };
+}
 
 export async function adminJson(mesh: RunningMesh, path: string, init: RequestInit & { json?: unknown } = {}): Promise<{ status: number; body: any }> {
   const { json, ...rest } = init;
@@ -85,16 +95,12 @@ export interface Harness {
  */
 export async function startHarness(): Promise<{ fresh(): Promise<Harness>; dispose(): Promise<void> }> {
   const { Miniflare, Log, LogLevel } = await import("miniflare");
-  const { readFile } = await import("node:fs/promises");
-  const path = await import("node:path");
-  const { buildWorkers, distPath } = await import("../scripts/build.ts");
-  const { COMPATIBILITY_DATE } = await import("../scripts/mesh.ts");
+  const { buildWorkers } = await import("../scripts/build.ts");
+  const { COMPATIBILITY_DATE, scriptOf } = await import("../scripts/mesh.ts");
   await buildWorkers(["test-control-harness"]);
-  const file = distPath("test-control-harness");
   const mf = new Miniflare({
     log: new Log(LogLevel.WARN),
-    modulesRoot: path.dirname(file),
-    modules: [{ type: "ESModule", path: file, contents: await readFile(file, "utf8") }],
+    ...(await scriptOf("test-control-harness")),
     compatibilityDate: COMPATIBILITY_DATE,
     durableObjects: { HARNESS: { className: "ControlHarness", useSQLite: true } },
   });

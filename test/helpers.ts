@@ -1,7 +1,7 @@
 // Shared helpers for integration tests: a running mesh and ways to call its sidecars.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { readPolicy, sidecarName, type RunningMesh } from "../scripts/mesh.ts";
+import { GREETER_SERVICES, readPolicy, sidecarName, type RunningMesh, type Topology } from "../scripts/mesh.ts";
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -9,6 +9,15 @@ export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 export async function sidecar(mesh: RunningMesh, service: string): Promise<Fetch> {
   const worker = await mesh.mf.getWorker(sidecarName(service));
   return (input, init) => worker.fetch(new URL(input, "http://mesh.test").href, init as never) as unknown as Promise<Response>;
+}
+
+/**
+ * The example greeter's two versions (as `npm start` runs them) and a third instance that answers
+ * every call with UNAVAILABLE: one to retry around and eject.
+ */
+export function greeterTopology(mesh: string): Topology {
+  const broken = { id: "greeter-broken", binding: "GREETER_BROKEN", script: "grpc-greeter", vars: { VERSION: "v1", FAIL_CODE: "unavailable" } };
+  return { mesh, services: { greeter: [...GREETER_SERVICES.greeter!, broken] } };
 }
 
 export async function bookinfoPolicy(): Promise<any> {

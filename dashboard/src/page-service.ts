@@ -1,6 +1,7 @@
 // One service: golden metrics over time, who calls it and whom it calls, its routes with split
 // weights and per-route metrics, its endpoints with health and outlier ejections, its circuit
 // breaker and retry budget, and the sidecars serving it with the generation each has.
+import type { RolloutStatus } from "../../policies/rollout-run.ts";
 import { ApiError } from "./api.ts";
 import { lineChart } from "./charts.ts";
 import type { AppContext, Page } from "./context.ts";
@@ -12,7 +13,6 @@ import { HEALTH_LABEL, serviceHealth, trafficHealth } from "./health.ts";
 import { HEALTH_MARK } from "./page-topology.ts";
 import { Poller } from "./poll.ts";
 import { rolloutPanel } from "./rollout-panel.ts";
-import type { RolloutStatus } from "./rollout-text.ts";
 import { seriesOf, serviceSeriesSql, type SeriesPoint } from "./series.ts";
 import type {
   EndpointHealth, GoldenMetrics, HealthAnswer, HealthTransition, MetricsAnswer, PolicyAnswer, QueryAnswer, RegistryAnswer, ServiceSnapshot,

@@ -2,13 +2,14 @@
 // the last check's measurements against the gates, and pause / resume / promote / abort, each
 // after a confirmation dialog (Cancel has focus; Escape cancels). The action goes to
 // POST /v1/rollouts/<service>/<action>; the control plane names the signed-in token as who did it.
+import type { RolloutAction, RolloutStatus } from "../../policies/rollout-run.ts";
 import { ApiError } from "./api.ts";
 import type { AppContext } from "./context.ts";
 import { fill, h, table } from "./dom.ts";
 import { keepingFocus } from "./focus.ts";
 import { formatCount, formatDuration, formatTime } from "./format.ts";
 import {
-  ACTION_LABEL, actionConsequence, gateRows, rolloutActions, STATE_LABEL, STATE_MARK, stepText, VERDICT_LABEL, type RolloutAction, type RolloutStatus,
+  ACTION_LABEL, actionConsequence, gateRows, rolloutActions, STATE_LABEL, STATE_MARK, stepText, VERDICT_LABEL,
 } from "./rollout-text.ts";
 
 export interface RolloutPanel {

@@ -1,47 +1,8 @@
 // What the service page's rollout panel says: the state in words, the gates against what the last
 // check measured, and which actions a state allows. Pure: unit-tested without a browser. The
-// shapes are the answer of GET /v1/rollouts/<service> (durable/rollouts.ts).
+// shapes are the answer of GET /v1/rollouts/<service>, defined with the run (policies/rollout-run.ts).
+import type { RolloutAction, RolloutCheck, RolloutState, RolloutStatus } from "../../policies/rollout-run.ts";
 import { formatCount, formatMs, formatPercent } from "./format.ts";
-
-export type RolloutState = "pending" | "progressing" | "paused" | "promoted" | "rolled-back" | "failed";
-export type RolloutAction = "pause" | "resume" | "promote" | "abort";
-
-export interface RolloutCheck {
-  atMs: number;
-  step: number;
-  canaryWeight: number;
-  window: { fromMs: number; toMs: number };
-  measured: { requests: number; successRate: number | null; p99Ms: number | null } | null;
-  error: string | null;
-  verdict: "pass" | "fail" | "insufficient";
-  findings: string[];
-}
-
-export interface RolloutStatus {
-  service: string;
-  state: RolloutState;
-  step: number;
-  canaryWeight: number;
-  stableWeight: number;
-  failedChecks: number;
-  reason: string;
-  progressSinceMs: number;
-  nextCheckAtMs: number | null;
-  lastCheck: RolloutCheck | null;
-  policyVersion: number | null;
-  spec: {
-    stable: string;
-    canary: string;
-    routes: string[];
-    weights: number[];
-    intervalMs: number;
-    gates: { minSuccessRate: number; maxP99Ms: number | null; minRequests: number };
-    maxFailedChecks: number;
-    progressDeadlineMs: number;
-    onProgressDeadline: "fail" | "hold";
-    audience: boolean;
-  };
-}
 
 export const STATE_LABEL: Record<RolloutState, string> = {
   pending: "Pending",

@@ -1,7 +1,9 @@
 // Golden metrics of one service over time, for the service page's small charts: one query in
 // Analytics Engine's SQL dialect through POST /v1/analytics/sql, so it runs on the local store
-// and at the edge alike. Columns are named through the shared layout, never by number. Pure.
-import { COLUMN, ROW_WEIGHT, ROW_WEIGHT_UINT } from "../../analytics/request-layout.ts";
+// and at the edge alike. Columns are named through the shared layout, never by number, and the
+// measures are the golden-metrics building blocks, so a chart agrees with the metrics API. Pure.
+import { latencyQuantileSql, REQUESTS_SQL, sqlNumber, sqlString, SUCCESSES_SQL } from "../../analytics/golden-sql.ts";
+import { COLUMN } from "../../analytics/request-layout.ts";
 
 export interface TimeWindow {
   /** As the metrics API takes it, e.g. "5m". */
@@ -35,21 +37,15 @@ export function bucketSeconds(windowSeconds: number): number {
   return BUCKET_STEPS_S.find((s) => s >= wanted) ?? BUCKET_STEPS_S[BUCKET_STEPS_S.length - 1]!;
 }
 
-/** A string literal of the dialect. */
-export function sqlString(value: string): string {
-  return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
-}
-
 /** The query for one service's golden metrics per bucket over a window. */
 export function serviceSeriesSql(opts: { dataset: string; mesh: string; service: string; windowSeconds: number }): string {
   const step = bucketSeconds(opts.windowSeconds);
-  const quantile = (q: number) => `quantileExactWeighted(${q})(${COLUMN.latencyMs}, ${ROW_WEIGHT_UINT})`;
   return [
     `SELECT toUnixTimestamp(toStartOfInterval(timestamp, INTERVAL '${step}' SECOND)) AS bucket,`,
-    `  sum(${ROW_WEIGHT}) AS requests,`,
-    `  sumIf(${ROW_WEIGHT}, ${COLUMN.status} < 500) AS successes,`,
-    `  ${quantile(0.5)} AS p50_ms,`,
-    `  ${quantile(0.99)} AS p99_ms`,
+    `  ${REQUESTS_SQL} AS requests,`,
+    `  ${SUCCESSES_SQL} AS successes,`,
+    `  ${latencyQuantileSql(0.5)} AS p50_ms,`,
+    `  ${latencyQuantileSql(0.99)} AS p99_ms`,
     `FROM ${opts.dataset}`,
     `WHERE ${COLUMN.mesh} = ${sqlString(opts.mesh)} AND ${COLUMN.destination} = ${sqlString(opts.service)}`,
     `  AND timestamp > now() - INTERVAL '${opts.windowSeconds}' SECOND`,
@@ -69,8 +65,7 @@ export interface SeriesPoint {
   p99Ms: number | null;
 }
 
-/** Analytics Engine answers 64-bit integers as strings. */
-const num = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" ? Number(v) : NaN);
+const num = sqlNumber;
 
 /**
  * One point per bucket from the window's start to now, the empty ones included (a chart with

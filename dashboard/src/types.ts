@@ -9,24 +9,8 @@ export interface SessionInfo {
   watchTicketExpiresAtMs: number;
 }
 
-export interface GoldenMetrics {
-  labels: Record<string, string>;
-  requests: number;
-  requestsPerSecond: number;
-  successRate: number | null;
-  latencyMs: { p50: number; p95: number; p99: number };
-  retries: number;
-  sheds: number;
-}
-
-export interface MetricsAnswer {
-  window: string;
-  windowSeconds: number;
-  source: string;
-  services?: GoldenMetrics[];
-  edges?: GoldenMetrics[];
-  routes?: GoldenMetrics[];
-}
+/** GET /v1/metrics/<scope>: the rows are defined once, beside the queries that make them. */
+export type { GoldenMetrics, MetricsAnswer } from "../../analytics/golden-metrics.ts";
 
 export interface PolicyRouteTarget {
   subset?: string;
@@ -192,13 +176,7 @@ export interface MeshEvent {
   data: Record<string, unknown>;
 }
 
-export interface WatchHello {
-  type: "watch.hello";
-  since: number;
-  latestSeq: number;
-  oldestSeq: number;
-  gap: boolean;
-}
+export type { WatchHello } from "../../policies/events.ts";
 
 export interface QueryAnswer {
   data: Record<string, unknown>[];

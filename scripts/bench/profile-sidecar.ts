@@ -5,7 +5,8 @@
 // loop), which no JavaScript change can win back. BENCH_REQUESTS (default 20000).
 import { fetch as mfFetch, Log, LogLevel, Miniflare } from "miniflare";
 import { buildWorkers } from "../build.ts";
-import { CONTROL_WORKER, DEFAULT_ADMIN_TOKEN, instanceName, meshWorkers, sidecarName } from "../mesh.ts";
+import { CONTROL_WORKER, instanceName, meshWorkers, sidecarName } from "../mesh.ts";
+import { adminClient } from "./run.ts";
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20000);
 const INSPECTOR_PORT = 9000 + Math.floor(Math.random() * 1000);
@@ -27,13 +28,8 @@ interface ProfileNode { id: number; callFrame: { functionName: string; url: stri
 
 try {
   await mf.ready;
-  const controlUrl = await mf.unsafeGetDirectURL(CONTROL_WORKER);
-  const applied = await fetch(new URL("/v1/policy", controlUrl), {
-    method: "POST",
-    headers: { authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ mesh: "bench", services: { upstream: { endpoints: [{ id: "upstream-1", binding: "UPSTREAM_1" }] } } }),
-  });
-  if (applied.status !== 201) throw new Error(`policy refused: ${await applied.text()}`);
+  const admin = adminClient(await mf.unsafeGetDirectURL(CONTROL_WORKER));
+  await admin("/v1/policy", { method: "POST", body: JSON.stringify({ mesh: "bench", services: { upstream: { endpoints: [{ id: "upstream-1", binding: "UPSTREAM_1" }] } } }) });
   const client = await mf.getWorker("bench-client");
   const run = async (n: number) => {
     const res = await client.fetch(`http://bench/run?target=sidecar&requests=${n}&concurrency=1`);

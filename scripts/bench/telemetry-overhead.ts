@@ -6,9 +6,9 @@
 // the sidecar's side only). A client Worker inside workerd drives them in interleaved rounds; per
 // round it measures requests/s and the CPU time the whole workerd process spent per request (from
 // /proc: every thread's run time), so the difference is what telemetry adds, store flushes included.
-import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { findDescendants, processCpuMsFine } from "./process-cpu.ts";
 import { percentile } from "./stats.ts";
 import { CONTROL_WORKER, instanceName, sidecarName, startMesh } from "../mesh.ts";
 import { REQUESTS_DATASET, toDataPoint } from "../../analytics/request-layout.ts";
@@ -17,36 +17,6 @@ import { outcomeOf, recordOf, startTrace } from "../../workers/sidecar/telemetry
 const ROUNDS = Number(process.env.BENCH_TELEMETRY_ROUNDS ?? 20);
 const REQUESTS = Number(process.env.BENCH_TELEMETRY_REQUESTS ?? 5_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
-
-/** workerd processes that are children of this one. */
-function workerdPids(): Set<number> {
-  const pids = new Set<number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (comm.startsWith("workerd") && ppid === process.pid) pids.add(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return pids;
-}
-
-/** CPU time a process has run, in ns: the sum over its threads (/proc/<pid>/task/<tid>/schedstat). */
-function cpuNs(pid: number): number {
-  let total = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // The thread ended while we looked.
-    }
-  }
-  return total;
-}
 
 export interface TelemetryOverhead {
   /** Local store sink (as under `npm start`) over telemetry off. */
@@ -92,7 +62,7 @@ function logicMicroseconds(iterations = 200_000): number {
 }
 
 export async function measureTelemetryOverhead(log: (line: string) => void = console.log): Promise<TelemetryOverhead> {
-  const before = workerdPids();
+  const before = new Set(findDescendants("workerd"));
   const mesh = await startMesh({
     topology: {
       mesh: "bench-telemetry",
@@ -119,7 +89,7 @@ export async function measureTelemetryOverhead(log: (line: string) => void = con
     },
   });
   try {
-    const pid = [...workerdPids()].find((p) => !before.has(p));
+    const pid = findDescendants("workerd").find((p) => !before.has(p));
     if (pid === undefined) throw new Error("cannot find the benchmark's workerd process in /proc");
     const endpoint = { endpoints: [{ id: "u", binding: "UPSTREAM_1" }] };
     const applied = await mesh.applyPolicy({ mesh: "bench-telemetry", services: { traced: endpoint, "traced-ae": endpoint, untraced: { ...endpoint, telemetry: { enabled: false } } } });
@@ -130,7 +100,7 @@ export async function measureTelemetryOverhead(log: (line: string) => void = con
         sink: string; written: number; buffered: number; inFlight: number; dropped: Record<string, number>;
       };
     const run = async (target: "sidecar" | "direct" | "proxy", requests: number) => {
-      const cpuBefore = cpuNs(pid);
+      const cpuBeforeMs = processCpuMsFine(pid);
       const res = await client.fetch(`http://bench/run?target=${target}&requests=${requests}&concurrency=${CONCURRENCY}`);
       const body = (await res.json()) as { wallMs: number; failures: number };
       // The store's share of the work ends when the last rows are in: it counts for this side,
@@ -142,9 +112,9 @@ export async function measureTelemetryOverhead(log: (line: string) => void = con
           await new Promise((r) => setTimeout(r, 50));
         }
       }
-      const cpu = cpuNs(pid) - cpuBefore;
+      const cpuMs = processCpuMsFine(pid) - cpuBeforeMs;
       if (body.failures > 0) throw new Error(`${target}: ${body.failures} failed requests`);
-      return { rps: requests / (body.wallMs / 1000), cpuUsPerRequest: cpu / 1000 / requests };
+      return { rps: requests / (body.wallMs / 1000), cpuUsPerRequest: (cpuMs * 1000) / requests };
     };
     // Warm both: JIT, snapshots, the store's first batches.
     const targets = { on: "sidecar", off: "direct", ae: "proxy" } as const;

@@ -23,15 +23,14 @@
 //   npx tsx scripts/bench/zero-trust-overhead.ts        (BENCH_ROUNDS, BENCH_BATCH, BENCH_BASELINE_REF)
 import { build } from "esbuild";
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { buildWorkers, ROOT } from "../build.ts";
+import { buildWorkers, ROOT, WORKER_BUNDLE_OPTIONS } from "../build.ts";
 import { generateMeshKey, issueToken, prepareSigningKeys } from "../../auth/mesh-token.ts";
-import { COMPATIBILITY_DATE, CONTROL_WORKER, DEFAULT_ADMIN_TOKEN, instanceName, meshWorkers, sidecarName } from "../mesh.ts";
+import { COMPATIBILITY_DATE, CONTROL_WORKER, instanceName, meshWorkers, moduleOptions, sidecarName } from "../mesh.ts";
 import { STAGE_MESH } from "./zero-trust-stage.ts";
-import { findDescendants, processCpuMsFine } from "./process-cpu.ts";
+import { processCpuMsFine } from "./process-cpu.ts";
+import { adminClient, bundleSidecarAt, onlyWorkerdPid } from "./run.ts";
 import { BENCH_IDENTITIES, ONE_LIMIT, TEN_RULES } from "./zero-trust-policy.ts";
 import { percentile } from "./stats.ts";
 
@@ -40,22 +39,10 @@ const BATCH = Number(process.env.BENCH_BATCH ?? 1500);
 const BASELINE_REF = process.env.BENCH_BASELINE_REF ?? "main";
 const MESH = "bench-zt";
 
-async function bundleSidecarAt(ref: string): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "edgemesh-zt-baseline-"));
-  const tar = execFileSync("git", ["archive", "--format=tar", ref], { cwd: ROOT, maxBuffer: 256 * 1024 * 1024 });
-  execFileSync("tar", ["-x", "-C", dir], { input: tar });
-  const outfile = path.join(dir, "sidecar-baseline.js");
-  await build({
-    entryPoints: [path.join(dir, "workers/sidecar/index.ts")], outfile, bundle: true, format: "esm", platform: "browser",
-    conditions: ["workerd", "worker", "browser"], target: "es2022", external: ["cloudflare:*"], nodePaths: [path.join(ROOT, "node_modules")], logLevel: "error",
-  });
-  return outfile;
-}
-
 process.env.WRANGLER_SEND_METRICS = "false";
 const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
 await buildWorkers();
-const baselineFile = await bundleSidecarAt(BASELINE_REF);
+const baselineFile = await bundleSidecarAt(BASELINE_REF, "edgemesh-zt-baseline-");
 const upstream = (id: string) => [{ id, binding: "UPSTREAM_1", script: "bench-upstream" }];
 const workers = await meshWorkers({
   topology: {
@@ -67,17 +54,14 @@ const workers = await meshWorkers({
   relays: false,
 });
 const plain = workers.find((w) => w.name === sidecarName("plain"))!;
-workers.push({ ...plain, name: "baseline-sidecar", modulesRoot: path.dirname(baselineFile), modules: [{ type: "ESModule", path: baselineFile, contents: await readFile(baselineFile, "utf8") }] });
+workers.push({ ...plain, name: "baseline-sidecar", ...(await moduleOptions(baselineFile)) });
 // The stage alone, with a key set of its own.
 const stageFile = path.join(path.dirname(baselineFile), "zero-trust-stage-worker.js");
-await build({
-  entryPoints: [path.join(ROOT, "scripts/bench/zero-trust-stage-worker.ts")], outfile: stageFile, bundle: true, format: "esm", platform: "browser",
-  conditions: ["workerd", "worker", "browser"], target: "es2022", external: ["cloudflare:*"], logLevel: "error",
-});
+await build({ ...WORKER_BUNDLE_OPTIONS, entryPoints: [path.join(ROOT, "scripts/bench/zero-trust-stage-worker.ts")], outfile: stageFile });
 const stageKeys = { keys: [await generateMeshKey({ kid: "stage" })] };
 const stageToken = await issueToken(await prepareSigningKeys(stageKeys), { mesh: STAGE_MESH, caller: "nightly", callee: "guarded", ttlMs: 3_600_000 });
 workers.push({
-  name: "zero-trust-stage", modulesRoot: path.dirname(stageFile), modules: [{ type: "ESModule", path: stageFile, contents: await readFile(stageFile, "utf8") }],
+  name: "zero-trust-stage", ...(await moduleOptions(stageFile)),
   compatibilityDate: COMPATIBILITY_DATE, bindings: { EDGEMESH_TOKEN_KEYS: JSON.stringify(stageKeys) },
 });
 const mf = new Miniflare({ host: "127.0.0.1", port: 0, cf: { colo: "LCL" }, log: new Log(LogLevel.WARN), workers });
@@ -97,18 +81,12 @@ const VARIANTS: Variant[] = ["direct", "baseline", "plain", "token", "props", "r
 
 try {
   await mf.ready;
-  const controlUrl = await mf.unsafeGetDirectURL(CONTROL_WORKER);
-  const admin = async (pathname: string, body: unknown) => {
-    const res = await fetch(new URL(pathname, controlUrl), { method: "POST", headers: { authorization: `Bearer ${DEFAULT_ADMIN_TOKEN}`, "content-type": "application/json" }, body: JSON.stringify(body) });
-    if (res.status !== 201) throw new Error(`${pathname}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as Record<string, unknown>;
-  };
-  await admin("/v1/policy", policy);
-  const mint = async (callee: string) => encodeURIComponent((await admin("/v1/mesh-tokens", { caller: "nightly", callee, ttlMs: 3_600_000 })).token as string);
+  const admin = adminClient(await mf.unsafeGetDirectURL(CONTROL_WORKER));
+  const post = (pathname: string, body: unknown) => admin(pathname, { method: "POST", body: JSON.stringify(body) });
+  await post("/v1/policy", policy);
+  const mint = async (callee: string) => encodeURIComponent((await post("/v1/mesh-tokens", { caller: "nightly", callee, ttlMs: 3_600_000 })).token as string);
   const client = await mf.getWorker("bench-client");
-  const pids = findDescendants("workerd");
-  if (pids.length !== 1) throw new Error(`expected one workerd process under this one, found ${pids.length}`);
-  const pid = pids[0]!;
+  const pid = onlyWorkerdPid();
 
   const target: Record<Variant, string> = {
     direct: "DIRECT", baseline: "BASELINE", plain: "PLAIN", token: `PLAIN&h-x-edgemesh-token=${await mint("plain")}`, props: "PROPS", rules: "RULES", guarded: `GUARDED&h-x-edgemesh-token=${await mint("guarded")}`,

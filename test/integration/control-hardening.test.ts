@@ -4,13 +4,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CONTROL_WORKER, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
-import { adminJson, eventually } from "../control-helpers.ts";
+import { CONTROL_WORKER, startMesh, type RunningMesh } from "../../scripts/mesh.ts";
+import { adminJson, eventually, healthTargetTopology } from "../control-helpers.ts";
 
-const TOPOLOGY: Topology = {
-  mesh: "hd",
-  services: { web: [{ id: "web-1", binding: "WEB_1", script: "test-health-target" }, { id: "web-2", binding: "WEB_2", script: "test-health-target" }] },
-};
+const TOPOLOGY = healthTargetTopology("hd", { web: 2 });
 
 let mesh: RunningMesh;
 let limited: RunningMesh;

@@ -3,11 +3,11 @@
 // round; in probe invocations of their own (HealthProbe) a round must fit in the interval.
 import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
-import { adminJson, eventually } from "../control-helpers.ts";
+import { startMesh, type RunningMesh } from "../../scripts/mesh.ts";
+import { adminJson, eventually, healthTargetTopology } from "../control-helpers.ts";
 import { nodeServer } from "../helpers.ts";
 
-const TOPOLOGY: Topology = { mesh: "hs", services: { web: [{ id: "web-1", binding: "WEB_1", script: "test-health-target" }] } };
+const TOPOLOGY = healthTargetTopology("hs", { web: 1 });
 const ENDPOINTS = 1_024;
 const INTERVAL_MS = 5_000;
 

@@ -3,19 +3,11 @@
 // history, alarm rescheduling, and passive health from the sidecars' batched reports. Every test
 // has a mesh of its own; waits are for conditions (with generous limits), never fixed sleeps.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { instanceName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
-import { adminJson, eventually, sidecarStatus, untilSidecarCurrent } from "../control-helpers.ts";
+import { instanceName, startMesh, type RunningMesh } from "../../scripts/mesh.ts";
+import { adminJson, eventually, healthTargetTopology, sidecarStatus, untilSidecarCurrent } from "../control-helpers.ts";
 import { nodeServer, sidecar, sleep, tally, type Fetch } from "../helpers.ts";
 
-const TOPOLOGY: Topology = {
-  mesh: "hc",
-  services: {
-    web: [
-      { id: "web-1", binding: "WEB_1", script: "test-health-target" },
-      { id: "web-2", binding: "WEB_2", script: "test-health-target" },
-    ],
-  },
-};
+const TOPOLOGY = healthTargetTopology("hc", { web: 2 });
 
 const FAST_CHECK = { path: "/healthz", intervalMs: 150, timeoutMs: 100, healthyThreshold: 2, unhealthyThreshold: 3 };
 

@@ -3,19 +3,11 @@
 // sync status after a policy change. Every test has a mesh of its own; leases are long enough
 // for a busy machine, and waits are for conditions.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
-import { adminJson, eventually, openWatch } from "../control-helpers.ts";
+import { startMesh, type RunningMesh } from "../../scripts/mesh.ts";
+import { adminJson, eventually, healthTargetTopology, openWatch } from "../control-helpers.ts";
 import { nodeServer, sidecar, sleep, type Fetch } from "../helpers.ts";
 
-const TOPOLOGY: Topology = {
-  mesh: "ctl",
-  services: {
-    web: [
-      { id: "web-1", binding: "WEB_1", script: "test-health-target" },
-      { id: "web-2", binding: "WEB_2", script: "test-health-target" },
-    ],
-  },
-};
+const TOPOLOGY = healthTargetTopology("ctl", { web: 2 });
 
 function policy(extra: Record<string, unknown> = {}): any {
   return {

@@ -3,20 +3,11 @@
 // passive-health reports and isolates into one report; the authority's load does not follow the
 // number of isolates. Each test has its own mesh.
 import { afterEach, describe, expect, it } from "vitest";
-import { CONTROL_WORKER, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
-import { adminJson, eventually } from "../control-helpers.ts";
+import { CONTROL_WORKER, startMesh, type RunningMesh } from "../../scripts/mesh.ts";
+import { adminJson, eventually, healthTargetTopology } from "../control-helpers.ts";
 import { sidecar, sleep } from "../helpers.ts";
 
-const TOPOLOGY: Topology = {
-  mesh: "rl",
-  services: {
-    web: [
-      { id: "web-1", binding: "WEB_1", script: "test-health-target" },
-      { id: "web-2", binding: "WEB_2", script: "test-health-target" },
-    ],
-    api: [{ id: "api-1", binding: "API_1", script: "test-health-target" }],
-  },
-};
+const TOPOLOGY = healthTargetTopology("rl", { web: 2, api: 1 });
 
 function policy(webTimeoutMs = 1_000, web: Record<string, unknown> = {}): any {
   return {

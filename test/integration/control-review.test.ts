@@ -7,20 +7,11 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { instanceName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
-import { adminJson, eventually } from "../control-helpers.ts";
+import { instanceName, startMesh, type RunningMesh } from "../../scripts/mesh.ts";
+import { adminJson, eventually, healthTargetTopology } from "../control-helpers.ts";
 import { nodeServer, sidecar, sleep } from "../helpers.ts";
 
-const TOPOLOGY: Topology = {
-  mesh: "rv",
-  services: {
-    web: [
-      { id: "web-1", binding: "WEB_1", script: "test-health-target" },
-      { id: "web-2", binding: "WEB_2", script: "test-health-target" },
-    ],
-    api: [{ id: "api-1", binding: "API_1", script: "test-health-target" }],
-  },
-};
+const TOPOLOGY = healthTargetTopology("rv", { web: 2, api: 1 });
 
 const HISTORY_LIMIT = 3;
 

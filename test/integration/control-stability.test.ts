@@ -6,19 +6,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
-import { adminJson, eventually } from "../control-helpers.ts";
+import { startMesh, type RunningMesh } from "../../scripts/mesh.ts";
+import { adminJson, eventually, healthTargetTopology } from "../control-helpers.ts";
 import { sleep } from "../helpers.ts";
 
-const TOPOLOGY: Topology = {
-  mesh: "st",
-  services: {
-    web: [
-      { id: "web-1", binding: "WEB_1", script: "test-health-target" },
-      { id: "web-2", binding: "WEB_2", script: "test-health-target" },
-    ],
-  },
-};
+const TOPOLOGY = healthTargetTopology("st", { web: 2 });
 
 const POLICY = {
   mesh: "st",

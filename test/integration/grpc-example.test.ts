@@ -6,19 +6,11 @@ import { Code, ConnectError, createClient, type Client, type Transport } from "@
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GreeterService, GreetRequestSchema, GreetResponseSchema } from "../../examples/grpc/gen/edgemesh/example/v1/greeter_pb.ts";
-import { instanceName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
+import { instanceName, startMesh, type RunningMesh } from "../../scripts/mesh.ts";
+import { greeterTopology } from "../helpers.ts";
 
 const MESH = "grpc-example";
-const TOPOLOGY: Topology = {
-  mesh: MESH,
-  services: {
-    greeter: [
-      { id: "greeter-v1", binding: "GREETER_V1", script: "grpc-greeter", vars: { VERSION: "v1" } },
-      { id: "greeter-v2", binding: "GREETER_V2", script: "grpc-greeter", vars: { VERSION: "v2" } },
-      { id: "greeter-broken", binding: "GREETER_BROKEN", script: "grpc-greeter", vars: { VERSION: "v1", FAIL_CODE: "unavailable" } },
-    ],
-  },
-};
+const TOPOLOGY = greeterTopology(MESH);
 
 let mesh: RunningMesh;
 const urls: Record<string, string> = {};

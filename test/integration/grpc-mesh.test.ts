@@ -7,23 +7,14 @@ import { Code, ConnectError, createClient, type Client, type Transport } from "@
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GreeterService } from "../../examples/grpc/gen/edgemesh/example/v1/greeter_pb.ts";
-import { startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
+import { startMesh, type RunningMesh } from "../../scripts/mesh.ts";
 import { GrpcCode } from "../../workers/sidecar/grpc/codes.ts";
+import { greeterTopology } from "../helpers.ts";
 import { eventually } from "./resilience-helpers.ts";
 
 const MESH = "grpc-mesh";
 const SERVICE = "edgemesh.example.v1.GreeterService";
-const TOPOLOGY: Topology = {
-  mesh: MESH,
-  services: {
-    greeter: [
-      { id: "greeter-v1", binding: "GREETER_V1", script: "grpc-greeter", vars: { VERSION: "v1" } },
-      { id: "greeter-v2", binding: "GREETER_V2", script: "grpc-greeter", vars: { VERSION: "v2" } },
-      // Answers every call with UNAVAILABLE: an instance to retry around and eject.
-      { id: "greeter-broken", binding: "GREETER_BROKEN", script: "grpc-greeter", vars: { VERSION: "v1", FAIL_CODE: "unavailable" } },
-    ],
-  },
-};
+const TOPOLOGY = greeterTopology(MESH);
 
 const method = (name: string) => ({ grpc: { service: { exact: SERVICE }, method: { exact: name } } });
 const endpoint = (id: string, version: string) => ({ id, binding: id.toUpperCase().replace(/-/g, "_"), labels: { version } });

@@ -4,21 +4,16 @@
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
-import { sidecarName } from "../../scripts/mesh.ts";
-import { endpointsOf, eventually, instanceIds, type ResilienceMesh, useResilienceMesh } from "./resilience-helpers.ts";
+import { endpointsOf, eventually, expectNothingHeld, instanceIds, type ResilienceMesh, useResilienceMeshOnSocket } from "./resilience-helpers.ts";
 
 const ids = instanceIds(2);
 let m: ResilienceMesh;
 let direct: URL;
 
-useResilienceMesh(
-  ids,
-  async (started) => {
-    m = started;
-    direct = await m.mesh.directUrl(sidecarName("api"));
-  },
-  { exposeWorkers: [sidecarName("api")] },
-);
+useResilienceMeshOnSocket(ids, (started, sidecarUrl) => {
+  m = started;
+  direct = sidecarUrl;
+});
 
 /** A GET with a body: fetch() refuses to send one, so this goes over a raw HTTP/1.1 request. */
 function getWithBody(path: string, body: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
@@ -35,15 +30,6 @@ function getWithBody(path: string, body: string, timeoutMs = 3000): Promise<{ st
   });
 }
 
-/** Waits (a little) for background work, then checks that no breaker slot or try is held. */
-async function expectNothingInFlight(): Promise<void> {
-  const idle = (r: any) => r.breaker.active === 0 && r.breaker.pending === 0 && Object.values(r.endpointLoads).every((l: any) => l.outstanding === 0);
-  const r = await eventually(() => m.debug("resilience"), idle, 3000);
-  expect(r.breaker.active).toBe(0);
-  expect(r.breaker.pending).toBe(0);
-  for (const [id, load] of Object.entries(r.endpointLoads)) expect([id, (load as any).outstanding]).toEqual([id, 0]);
-}
-
 const base = () => ({ endpoints: endpointsOf(ids), subsets: { all: {} }, outlierDetection: { consecutive5xx: 0, consecutiveGatewayErrors: 0 } });
 
 describe("a GET with a body", () => {
@@ -53,7 +39,7 @@ describe("a GET with a body", () => {
       const res = await getWithBody("/", "a body a GET should not have");
       expect(res.status).toBe(200);
     }
-    await expectNothingInFlight();
+    await expectNothingHeld(m, 3000);
   });
 
   it("does not hang on a hedged route", async () => {
@@ -64,7 +50,7 @@ describe("a GET with a body", () => {
       const res = await getWithBody("/", "body");
       expect(res.status).toBe(200);
     }
-    await expectNothingInFlight();
+    await expectNothingHeld(m, 3000);
   });
 });
 

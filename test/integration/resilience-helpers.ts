@@ -1,7 +1,7 @@
 // A small mesh for resilience tests: service "api" with misbehaving instances (test/workers/flaky.ts)
 // and a load client inside workerd bound to api's sidecar.
 import type { SidecarDebugView } from "../../policies/sidecar-control.ts";
-import { afterAll, beforeAll, beforeEach } from "vitest";
+import { afterAll, beforeAll, beforeEach, expect } from "vitest";
 import { instanceName, sidecarName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
 
 export const MESH = "resil";
@@ -83,6 +83,14 @@ export function useResilienceMesh(ids: string[], onStarted: (m: ResilienceMesh) 
   });
 }
 
+/**
+ * useResilienceMesh with api's sidecar on a socket of its own, for clients that speak raw HTTP/1.1
+ * (and misbehave, or go away): `onStarted` gets the mesh and the socket's URL.
+ */
+export function useResilienceMeshOnSocket(ids: string[], onStarted: (m: ResilienceMesh, sidecarUrl: URL) => void): void {
+  useResilienceMesh(ids, async (started) => onStarted(started, await started.mesh.directUrl(sidecarName("api"))), { exposeWorkers: [sidecarName("api")] });
+}
+
 export async function startResilienceMesh(ids: string[], opts: ResilienceMeshOptions = {}): Promise<ResilienceMesh> {
   const topology: Topology = {
     mesh: MESH,
@@ -148,6 +156,18 @@ export async function eventually<T>(read: () => Promise<T>, done: (value: T) => 
     if (done(value) || Date.now() >= until) return value;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/**
+ * Waits, at most `timeoutMs`, until api's sidecar holds no breaker slot, waiter or try in flight
+ * (background work and deadlines caught up), then checks that it is so. Answers the resilience view.
+ */
+export async function expectNothingHeld(m: ResilienceMesh, timeoutMs = 5000): Promise<any> {
+  const idle = (r: any) => r.breaker.active === 0 && r.breaker.pending === 0 && Object.values(r.endpointLoads).every((l: any) => l.outstanding === 0);
+  const r = await eventually(() => m.debug("resilience"), idle, timeoutMs);
+  expect({ active: r.breaker.active, pending: r.breaker.pending }).toEqual({ active: 0, pending: 0 });
+  for (const [id, load] of Object.entries(r.endpointLoads)) expect([id, (load as any).outstanding]).toEqual([id, 0]);
+  return r;
 }
 
 /** Reads until two reads `quietMs` apart agree (background work finished), at most `timeoutMs`. */

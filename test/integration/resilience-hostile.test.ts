@@ -5,21 +5,16 @@
 // machine.
 import { connect, type Socket } from "node:net";
 import { describe, expect, it } from "vitest";
-import { sidecarName } from "../../scripts/mesh.ts";
-import { endpointsOf, epId, eventually, instanceIds, type ResilienceMesh, useResilienceMesh } from "./resilience-helpers.ts";
+import { endpointsOf, epId, eventually, expectNothingHeld, instanceIds, type ResilienceMesh, useResilienceMeshOnSocket } from "./resilience-helpers.ts";
 
 const ids = instanceIds(3);
 let m: ResilienceMesh;
 let direct: URL;
 
-useResilienceMesh(
-  ids,
-  async (started) => {
-    m = started;
-    direct = await m.mesh.directUrl(sidecarName("api"));
-  },
-  { exposeWorkers: [sidecarName("api")] },
-);
+useResilienceMeshOnSocket(ids, (started, sidecarUrl) => {
+  m = started;
+  direct = sidecarUrl;
+});
 
 const noEjection = { consecutive5xx: 0, consecutiveGatewayErrors: 0 };
 const to = [{ subset: "all" }];
@@ -30,14 +25,6 @@ async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }
   const started = Date.now();
   const value = await run();
   return { value, ms: Date.now() - started };
-}
-
-/** Waits until no breaker slot, waiter or try is held, and checks that it is so. */
-async function expectNothingHeld(timeoutMs = 5000): Promise<void> {
-  const idle = (r: any) => r.breaker.active === 0 && r.breaker.pending === 0 && Object.values(r.endpointLoads).every((l: any) => l.outstanding === 0);
-  const r = await eventually(() => m.debug("resilience"), idle, timeoutMs);
-  expect({ active: r.breaker.active, pending: r.breaker.pending }).toEqual({ active: 0, pending: 0 });
-  for (const [id, load] of Object.entries(r.endpointLoads)) expect([id, (load as any).outstanding]).toEqual([id, 0]);
 }
 
 /** A raw HTTP/1.1 exchange with the sidecar's socket: what a client that misbehaves can do. */
@@ -98,7 +85,7 @@ describe("accounting that cannot leak (item 3)", () => {
     expect(during.breaker.active).toBe(1);
     expect(during.endpointLoads[epId("api-a")].outstanding).toBe(1);
     expect((await res.text()).split("\n").filter(Boolean)).toHaveLength(6);
-    await expectNothingHeld();
+    await expectNothingHeld(m);
   });
 
   it("clients that disconnect mid-request leave no slot or try behind, so the isolate keeps serving", async () => {
@@ -110,7 +97,7 @@ describe("accounting that cannot leak (item 3)", () => {
     for (const c of clients) c.socket.destroy();
     // Whether the runtime finishes the abandoned requests or drops them, the route's deadline
     // (500 ms) plus the lease grace (1 s) bounds how long their slots stay taken.
-    await expectNothingHeld(10_000);
+    await expectNothingHeld(m, 10_000);
     for (const id of ids) await m.configure(id, {});
     const res = await m.call("/");
     expect(res.status).toBe(200);
@@ -131,7 +118,7 @@ describe("accounting that cannot leak (item 3)", () => {
     const first = await occupying;
     expect(first.status).toBe(200);
     await first.arrayBuffer();
-    await expectNothingHeld();
+    await expectNothingHeld(m);
     for (const id of ids) await m.configure(id, {});
     const next = await m.call("/");
     expect(next.status).toBe(200);
@@ -146,7 +133,7 @@ describe("accounting that cannot leak (item 3)", () => {
     await c.answered;
     await eventually(() => m.debug("resilience"), (r) => r.breaker.active === 1, 3000);
     c.socket.destroy();
-    await expectNothingHeld(10_000);
+    await expectNothingHeld(m, 10_000);
   });
 });
 
@@ -168,7 +155,7 @@ describe("slow uploads (item 5)", () => {
     let hits = 0;
     for (const id of ids) hits += (await m.stats(id)).hits;
     expect(hits).toBe(0);
-    await expectNothingHeld();
+    await expectNothingHeld(m);
   });
 });
 
@@ -207,7 +194,7 @@ describe("the stream idle timeout (item 9)", () => {
     expect(outcome.value).not.toBe("hung");
     expect(outcome.value).not.toContain("chunk 1");
     expect(outcome.ms).toBeLessThan(5000);
-    await expectNothingHeld();
+    await expectNothingHeld(m);
   });
 
   it("lets a long body through while its chunks keep coming", async () => {
@@ -216,7 +203,7 @@ describe("the stream idle timeout (item 9)", () => {
     await m.configure("api-a", { mode: "trickle", trickleChunks: 11, trickleIntervalMs: 200 });
     const res = await m.call("/");
     expect((await res.text()).split("\n").filter(Boolean)).toHaveLength(11);
-    await expectNothingHeld();
+    await expectNothingHeld(m);
   });
 
   it("is off with 0: the body is not watched and counts only until its headers", async () => {

@@ -1,12 +1,10 @@
 // TelemetryStore on the real runtime (workerd via Miniflare, SQLite storage): batches in, the same
 // SQL as Analytics Engine out, retention by row count and by age. Each test uses its own store.
 import { Log, LogLevel, Miniflare } from "miniflare";
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AnalyticsRow } from "../../analytics/types.ts";
-import { buildWorkers, distPath } from "../../scripts/build.ts";
-import { COMPATIBILITY_DATE } from "../../scripts/mesh.ts";
+import { buildWorkers } from "../../scripts/build.ts";
+import { COMPATIBILITY_DATE, scriptOf } from "../../scripts/mesh.ts";
 import { point } from "../unit/analytics-fixtures.ts";
 import { sleep } from "../helpers.ts";
 
@@ -17,11 +15,9 @@ let mf: Miniflare;
 let storeCounter = 0;
 
 async function storeWorker(name: string, vars: Record<string, string>) {
-  const file = distPath("test-telemetry-store-client");
   return {
     name,
-    modulesRoot: path.dirname(file),
-    modules: [{ type: "ESModule" as const, path: file, contents: await readFile(file, "utf8") }],
+    ...(await scriptOf("test-telemetry-store-client")),
     compatibilityDate: COMPATIBILITY_DATE,
     bindings: vars,
     durableObjects: { TELEMETRY_STORE: { className: "TelemetryStore", useSQLite: true } },

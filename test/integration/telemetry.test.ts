@@ -9,8 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT } from "../../scripts/build.ts";
 import { BOOKINFO, sidecarName, startMesh, type RunningMesh, type Topology } from "../../scripts/mesh.ts";
 import { REQUESTS_DATASET } from "../../analytics/request-layout.ts";
-import { goldenMetricsSql, parseWindow, type MetricWindow } from "../../workers/control/golden-metrics.ts";
-import { bookinfoPolicy, nodeServer, sleep } from "../helpers.ts";
+import { goldenMetricsSql, parseWindow, type GoldenMetrics, type MetricScope, type MetricWindow } from "../../analytics/golden-metrics.ts";
+import { eventually as pollUntil } from "../control-helpers.ts";
+import { bookinfoPolicy, nodeServer } from "../helpers.ts";
 
 const TOPOLOGY: Topology = {
   mesh: "bookinfo",
@@ -33,34 +34,16 @@ const SAMPLE_INTERVAL = 5;
 
 let mesh: RunningMesh;
 
-interface Golden {
-  labels: Record<string, string>;
-  requests: number;
-  successRate: number | null;
-  retries: number;
-  sheds: number;
-  latencyMs: { p50: number; p95: number; p99: number };
-}
-
-async function metrics(scope: "services" | "edges" | "routes", window = "5m"): Promise<Golden[]> {
+async function metrics(scope: MetricScope, window = "5m"): Promise<GoldenMetrics[]> {
   const res = await mesh.admin(`/v1/metrics/${scope}?window=${window}`);
   expect(res.status).toBe(200);
-  return ((await res.json()) as Record<string, Golden[]>)[scope]!;
+  return ((await res.json()) as Record<string, GoldenMetrics[]>)[scope]!;
 }
 
-const edge = (rows: Golden[], source: string, destination: string) => rows.find((r) => r.labels.source === source && r.labels.destination === destination);
+const edge = (rows: GoldenMetrics[], source: string, destination: string) => rows.find((r) => r.labels.source === source && r.labels.destination === destination);
 
 /** Polls until `check` holds (telemetry reaches the store within a flush interval), or fails with the last state. */
-async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!check(value)) {
-    if (Date.now() > deadline) throw new Error(`still not there after ${timeoutMs} ms: ${JSON.stringify(value)}`);
-    await sleep(200);
-    value = await read();
-  }
-  return value;
-}
+const eventually = <T>(read: () => Promise<T>, check: (value: T) => boolean) => pollUntil(read, check, 15_000, 200);
 
 async function load(worker: string, query: string): Promise<{ statuses: Record<string, number> }> {
   const client = await mesh.mf.getWorker(worker);
@@ -98,8 +81,10 @@ describe("telemetry through the local mesh", () => {
       expect(res.status).toBe(200);
       await res.arrayBuffer();
     }
-    const edges = await eventually(() => metrics("edges"), (rows) => (edge(rows, "reviews", "ratings")?.requests ?? 0) >= 12 && (edge(rows, "external", "productpage")?.requests ?? 0) >= 12);
-    for (const [source, destination] of [["external", "productpage"], ["productpage", "details"], ["productpage", "reviews"], ["reviews", "ratings"]] as const) {
+    const hops = [["external", "productpage"], ["productpage", "details"], ["productpage", "reviews"], ["reviews", "ratings"]] as const;
+    // Every hop's sidecar flushes on its own: wait for all of them, not some.
+    const edges = await eventually(() => metrics("edges"), (rows) => hops.every(([source, destination]) => (edge(rows, source, destination)?.requests ?? 0) >= 12));
+    for (const [source, destination] of hops) {
       const e = edge(edges, source, destination);
       expect(e, `${source} -> ${destination}`).toBeDefined();
       expect(e!.requests).toBe(12);
@@ -201,7 +186,7 @@ describe("telemetry through the local mesh", () => {
     expect(table.split("\n")[0]).toMatch(/^SOURCE +DESTINATION +RPS +SUCCESS +P50_MS +P95_MS +P99_MS +RETRIES +SHEDS +REQUESTS$/);
     expect(table).toMatch(/^prober +flaky +[\d.]+ +100\.00% /m);
     const json = JSON.parse((await cli("stat", "services", "--json", "--window", "5m")).stdout);
-    expect(json.services.map((s: Golden) => s.labels.service)).toContain("flaky");
+    expect(json.services.map((s: GoldenMetrics) => s.labels.service)).toContain("flaky");
   });
 });
 
@@ -281,7 +266,7 @@ describe("the edge query path", () => {
       // Golden metrics go to the edge with exactly the text they run locally.
       const edges = await edgy.admin("/v1/metrics/edges?window=5m");
       expect(edges.status).toBe(200);
-      const body = (await edges.json()) as { source: string; edges: Golden[] };
+      const body = (await edges.json()) as { source: string; edges: GoldenMetrics[] };
       expect(body.source).toBe("edge");
       expect(body.edges[0]).toMatchObject({ labels: { source: "productpage", destination: "reviews" }, requests: 120, successRate: 0.75, retries: 3, latencyMs: { p99: 12 } });
       expect(received.at(-1)!.body).toBe(goldenMetricsSql("edges", "edgy", parseWindow("5m") as MetricWindow, REQUESTS_DATASET));

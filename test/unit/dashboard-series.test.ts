@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { runQuery } from "../../analytics/sql/index.ts";
 import { toDataPoint, type RequestRecord } from "../../analytics/request-layout.ts";
 import type { AnalyticsRow } from "../../analytics/types.ts";
-import { bucketSeconds, seriesOf, serviceSeriesSql, sqlString } from "../../dashboard/src/series.ts";
+import { sqlString } from "../../analytics/golden-sql.ts";
+import { bucketSeconds, seriesOf, serviceSeriesSql } from "../../dashboard/src/series.ts";
 
 /** 2024-05-01 12:00:00 UTC. */
 const NOW_MS = Date.UTC(2024, 4, 1, 12, 0, 0);

@@ -2,28 +2,36 @@
 // confirming does, the gates against the last check, and one line per rollout event.
 import { describe, expect, it } from "vitest";
 import { eventGroup, eventSummary } from "../../dashboard/src/event-text.ts";
-import { actionConsequence, gateRows, rolloutActions, stepText, type RolloutStatus } from "../../dashboard/src/rollout-text.ts";
+import { actionConsequence, gateRows, rolloutActions, stepText } from "../../dashboard/src/rollout-text.ts";
+import type { CanaryMeasurement, RolloutStatus } from "../../policies/rollout-run.ts";
 
 const base: RolloutStatus = {
   service: "reviews",
+  specKey: "{}",
   state: "progressing",
   step: 1,
   canaryWeight: 25,
   stableWeight: 75,
   failedChecks: 0,
   reason: 'step 2 of 4: "v3" at 25%',
+  createdAtMs: 0,
   progressSinceMs: 0,
+  windowFromMs: 0,
   nextCheckAtMs: 60_000,
+  resumeTo: null,
   lastCheck: null,
   policyVersion: 7,
+  updatedAtMs: 0,
+  endedAtMs: null,
+  revision: 3,
   spec: {
     stable: "v1", canary: "v3", routes: ["default"], weights: [5, 25, 50, 100], intervalMs: 60_000,
-    gates: { minSuccessRate: 0.99, maxP99Ms: 500, minRequests: 20 }, maxFailedChecks: 0, progressDeadlineMs: 600_000, onProgressDeadline: "fail", audience: false,
+    gates: { minSuccessRate: 0.99, maxP99Ms: 500, minRequests: 20 }, maxFailedChecks: 0, progressDeadlineMs: 600_000, onProgressDeadline: "fail", metricsDelayMs: 0, audience: false,
   },
 };
 
-const check = (measured: { requests: number; successRate: number | null; p99Ms: number | null } | null) => ({
-  atMs: 0, step: 1, canaryWeight: 25, window: { fromMs: 0, toMs: 60_000 }, measured, error: null, verdict: "fail" as const, findings: [],
+const check = (measured: CanaryMeasurement | null) => ({
+  atMs: 0, step: 1, canaryWeight: 25, window: { fromMs: 0, toMs: 60_000 }, measured, source: "local" as const, error: null, verdict: "fail" as const, findings: [],
 });
 
 describe("the rollout panel's texts", () => {

@@ -1,6 +1,6 @@
 // Golden-metrics queries, their answers' shaping, and the Prometheus exposition.
 import { describe, expect, it } from "vitest";
-import { goldenMetricsOf, goldenMetricsSql, parseWindow, type MetricWindow } from "../../workers/control/golden-metrics.ts";
+import { goldenMetricsOf, goldenMetricsSql, parseWindow, type MetricWindow } from "../../analytics/golden-metrics.ts";
 import { exposition } from "../../workers/control/prometheus.ts";
 
 const minute = parseWindow("1m") as MetricWindow;

@@ -5,7 +5,7 @@
 // writes. Time is passed in by the test. test/integration/rollout-component.test.ts drives it.
 import { DurableObject } from "cloudflare:workers";
 import type { Json } from "../../durable/policy-sections.ts";
-import type { ActionName } from "../../durable/rollout-machine.ts";
+import type { RolloutAction } from "../../policies/rollout-run.ts";
 import type { CanaryWindow, MeasureAnswer } from "../../durable/rollout-metrics.ts";
 import { Rollouts } from "../../durable/rollouts.ts";
 import { validatePolicy, type PolicyDocument } from "../../policies/schema.ts";
@@ -96,7 +96,7 @@ export class RolloutHarness extends DurableObject {
     this.ctx.waitUntil(this.component.runDue(nowMs));
   }
 
-  async act(service: string, action: ActionName, by: string, nowMs: number): Promise<unknown> {
+  async act(service: string, action: RolloutAction, by: string, nowMs: number): Promise<unknown> {
     return this.component.act(service, action, by, nowMs);
   }
 

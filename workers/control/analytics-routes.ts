@@ -10,8 +10,8 @@ import { REQUESTS_DATASET } from "../../analytics/request-layout.ts";
 import type { TelemetryStoreRpc } from "../../analytics/store-rpc.ts";
 import type { QueryResult } from "../../analytics/types.ts";
 import { requireAdminToken } from "./admin-auth.ts";
+import { goldenMetricsOf, goldenMetricsSql, METRIC_SCOPES, parseWindow, type MetricScope, type MetricsAnswer, type MetricWindow } from "../../analytics/golden-metrics.ts";
 import { readBody } from "./common.ts";
-import { goldenMetricsOf, goldenMetricsSql, METRIC_SCOPES, parseWindow, type MetricScope, type MetricWindow } from "./golden-metrics.ts";
 import { exposition } from "./prometheus.ts";
 
 /** With EDGEMESH_ANALYTICS_ACCOUNT_ID and EDGEMESH_ANALYTICS_API_TOKEN (secrets) queries go to the edge. */
@@ -81,8 +81,25 @@ function meshOf(c: Ctx): string | Response {
   return MESH_NAME.test(mesh) ? mesh : c.json({ error: `?mesh must be a mesh name (lowercase letters, digits and '-'), got "${mesh}"` }, 400);
 }
 
+interface MetricsQuery {
+  window: MetricWindow;
+  source: QuerySource;
+  mesh: string;
+}
+
+/** What every metrics route reads from its query string (?window, ?source, ?mesh), or the 400 for a bad one. */
+function metricsQuery(c: Ctx): MetricsQuery | Response {
+  const window = parseWindow(c.req.query("window"));
+  if ("error" in window) return c.json(window, 400);
+  const source = sourceOf(c);
+  if (typeof source !== "string") return c.json(source, 400);
+  const mesh = meshOf(c);
+  if (typeof mesh !== "string") return mesh;
+  return { window, source, mesh };
+}
+
 /** Runs one scope's golden-metrics query. */
-async function golden(c: Ctx, scope: MetricScope, mesh: string, window: MetricWindow, source: QuerySource) {
+async function golden(c: Ctx, scope: MetricScope, { window, source, mesh }: MetricsQuery) {
   const dataset = c.env.TELEMETRY_DATASET || REQUESTS_DATASET;
   const answer = await runQuery(c.env, goldenMetricsSql(scope, mesh, window, dataset), source);
   return answer.ok ? { ok: true as const, rows: goldenMetricsOf(scope, answer.result, window), source: answer.source } : answer;
@@ -105,30 +122,24 @@ analyticsRoutes.post("/v1/analytics/sql", async (c) => {
 analyticsRoutes.get("/v1/metrics/:scope", async (c) => {
   const scope = c.req.param("scope") as MetricScope;
   if (!METRIC_SCOPES.includes(scope)) return c.json({ error: `unknown metrics scope "${scope}"; known: ${METRIC_SCOPES.join(", ")}` }, 404);
-  const window = parseWindow(c.req.query("window"));
-  if ("error" in window) return c.json(window, 400);
-  const source = sourceOf(c);
-  if (typeof source !== "string") return c.json(source, 400);
-  const mesh = meshOf(c);
-  if (typeof mesh !== "string") return mesh;
-  const answer = await golden(c, scope, mesh, window, source);
+  const query = metricsQuery(c);
+  if (query instanceof Response) return query;
+  const answer = await golden(c, scope, query);
   if (!answer.ok) return refuse(c, answer);
-  return c.json({ mesh, scope, window: window.text, windowSeconds: window.seconds, source: answer.source, [scope]: answer.rows });
+  const { window, mesh } = query;
+  const body: MetricsAnswer = { mesh, scope, window: window.text, windowSeconds: window.seconds, source: answer.source, [scope]: answer.rows };
+  return c.json(body);
 });
 
 analyticsRoutes.get("/metrics", async (c) => {
-  const window = parseWindow(c.req.query("window"));
-  if ("error" in window) return c.json(window, 400);
-  const source = sourceOf(c);
-  if (typeof source !== "string") return c.json(source, 400);
-  const mesh = meshOf(c);
-  if (typeof mesh !== "string") return mesh;
-  const answers = await Promise.all(METRIC_SCOPES.map((scope) => golden(c, scope, mesh, window, source)));
+  const query = metricsQuery(c);
+  if (query instanceof Response) return query;
+  const answers = await Promise.all(METRIC_SCOPES.map((scope) => golden(c, scope, query)));
   const parts: string[] = [];
   for (let i = 0; i < METRIC_SCOPES.length; i++) {
     const answer = answers[i]!;
     if (!answer.ok) return refuse(c, answer);
-    parts.push(exposition(METRIC_SCOPES[i]!, answer.rows, { mesh, window: window.text }));
+    parts.push(exposition(METRIC_SCOPES[i]!, answer.rows, { mesh: query.mesh, window: query.window.text }));
   }
   return c.text(parts.join(""), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
 });

@@ -2,7 +2,7 @@
 // the parsing of common parameters.
 import type { Context } from "hono";
 import type { MeshControl } from "../../durable/mesh-control.ts";
-import { MESH_EVENT_TYPES } from "../../durable/events.ts";
+import { MESH_EVENT_TYPES } from "../../policies/events.ts";
 import type { AdminVariables } from "./admin-auth.ts";
 import type { AnalyticsEnv } from "./analytics-routes.ts";
 

@@ -1,7 +1,7 @@
 // Prometheus text exposition (format 0.0.4) of the golden metrics. The values are measured over a
 // window by the golden-metrics queries, so every family is a gauge labelled with that window, not
 // a counter: scrape it like any other gauge (rate() does not apply).
-import type { GoldenMetrics, MetricScope } from "./golden-metrics.ts";
+import type { GoldenMetrics, MetricScope } from "../../analytics/golden-metrics.ts";
 
 const PREFIX: Record<MetricScope, string> = { services: "edgemesh_service", edges: "edgemesh_edge", routes: "edgemesh_route" };
 const WHAT: Record<MetricScope, string> = { services: "per destination service", edges: "per edge (source -> destination)", routes: "per route of a service" };

@@ -3,22 +3,16 @@
 // no allow rule admits is refused. Matchers are prepared once per snapshot (`prepareAccess`); a
 // request costs one pass over the rules that may apply, and nothing is allocated for a request
 // whose path needs no normalising.
-import { RE2JS } from "re2js";
+import { compileAnchoredRegex } from "../../policies/regex.ts";
 import type { CompiledAccess, CompiledAccessRule, CompiledStringMatch, CompiledValueMatch } from "../../policies/snapshot.ts";
-
-interface PreparedValue {
-  name: string;
-  kind: CompiledValueMatch["kind"];
-  value: string;
-  regex: RE2JS | undefined;
-}
+import { stringMatches, valueMatches, type PreparedValueMatch } from "./string-match.ts";
 
 interface PreparedRule {
   id: string;
   callers: ReadonlySet<string> | undefined;
   methods: ReadonlySet<string> | undefined;
-  paths: PreparedValue[];
-  headers: PreparedValue[];
+  paths: PreparedValueMatch[];
+  headers: PreparedValueMatch[];
 }
 
 export interface PreparedAccess {
@@ -38,17 +32,8 @@ export interface AccessRequest {
   headers: Headers;
 }
 
-/**
- * The snapshot's regexes are anchored (`^(?:…)$`); RE2's whole-input match anchors by itself and
- * runs faster on the bare pattern, so the wrapper comes off before compiling.
- */
-function compileAnchored(anchored: string): RE2JS {
-  const bare = anchored.startsWith("^(?:") && anchored.endsWith(")$") ? anchored.slice(4, -2) : anchored;
-  return RE2JS.compile(bare);
-}
-
-function prepareValue(m: CompiledStringMatch | CompiledValueMatch): PreparedValue {
-  return { name: "name" in m ? m.name : "", kind: m.kind, value: m.value, regex: m.kind === "regex" ? compileAnchored(m.value) : undefined };
+function prepareValue(m: CompiledStringMatch | CompiledValueMatch): PreparedValueMatch {
+  return { name: "name" in m ? m.name : "", kind: m.kind, value: m.value, regex: m.kind === "regex" ? compileAnchoredRegex(m.value) : undefined };
 }
 
 function prepareRule(rule: CompiledAccessRule): PreparedRule {
@@ -119,17 +104,6 @@ export function normalizePathForAccess(path: string): string {
   return out;
 }
 
-function valueMatches(m: PreparedValue, value: string): boolean {
-  switch (m.kind) {
-    case "exact":
-      return value === m.value;
-    case "prefix":
-      return value.startsWith(m.value);
-    default:
-      return m.regex!.testExact(value);
-  }
-}
-
 function methodMatches(methods: ReadonlySet<string>, method: string): boolean {
   if (methods.has(method)) return true;
   // Fetch upper-cases only the standard methods but PATCH; "patch" must not slip past a rule.
@@ -143,21 +117,14 @@ function ruleHolds(rule: PreparedRule, caller: string, req: AccessRequest, path:
   if (rule.paths.length > 0) {
     let any = false;
     for (const p of rule.paths) {
-      if (valueMatches(p, path)) {
+      if (stringMatches(p, path)) {
         any = true;
         break;
       }
     }
     if (!any) return false;
   }
-  for (const h of rule.headers) {
-    const value = req.headers.get(h.name);
-    if (h.kind === "present") {
-      if (value === null) return false;
-    } else if (h.kind === "absent") {
-      if (value !== null) return false;
-    } else if (value === null || !valueMatches(h, value)) return false;
-  }
+  for (const h of rule.headers) if (!valueMatches(h, req.headers.get(h.name))) return false;
   return true;
 }
 

@@ -2,19 +2,7 @@
 // see policies/regex.ts) and are compiled once per snapshot by `prepareRoutes`, never per request.
 import { compilePolicyRegex, type PolicyRegex } from "../../policies/regex.ts";
 import type { CompiledMatch, CompiledRoute, CompiledStringMatch, CompiledValueMatch } from "../../policies/snapshot.ts";
-
-interface PreparedStringMatch {
-  kind: CompiledStringMatch["kind"];
-  value: string;
-  regex: PolicyRegex | undefined;
-}
-
-interface PreparedValueMatch {
-  name: string;
-  kind: CompiledValueMatch["kind"];
-  value: string;
-  regex: PolicyRegex | undefined;
-}
+import { stringMatches, valueMatches, type PreparedStringMatch, type PreparedValueMatch } from "./string-match.ts";
 
 interface PreparedMatch {
   path: PreparedStringMatch | undefined;
@@ -48,23 +36,6 @@ export function prepareRoutes(routes: CompiledRoute[]): PreparedRoute[] {
     matches: route.matches.map(prepareMatch),
     needsQuery: route.matches.some((m) => m.query.length > 0),
   }));
-}
-
-function stringMatches(m: PreparedStringMatch | PreparedValueMatch, value: string): boolean {
-  switch (m.kind) {
-    case "exact":
-      return value === m.value;
-    case "prefix":
-      return value.startsWith(m.value);
-    default:
-      return m.regex!.matches(value);
-  }
-}
-
-function valueMatches(m: PreparedValueMatch, value: string | null): boolean {
-  if (m.kind === "present") return value !== null;
-  if (m.kind === "absent") return value === null;
-  return value !== null && stringMatches(m, value);
 }
 
 export interface RequestFacts {

@@ -1,7 +1,8 @@
 // The typed events of the watch stream (/v1/watch) and the event log (/v1/events). Every change
 // to the registry, health and policy becomes one event with a sequence number; the log is kept in
-// MeshControl's SQLite so a client that reconnects with its last sequence misses nothing.
-import type { RolloutCheck } from "./rollout-machine.ts";
+// MeshControl's SQLite (durable/event-log.ts) so a client that reconnects with its last sequence
+// misses nothing. The contract of both, for the control plane and the dashboard. Pure.
+import type { RolloutCheck } from "./rollout-run.ts";
 
 /** Where a rollout stands after the event: every rollout event carries it (docs/rollouts.md). */
 export interface RolloutEventData {
@@ -71,6 +72,3 @@ export interface WatchHello {
   /** True when events between `since` and `oldestSeq` were pruned: the client must resync. */
   gap: boolean;
 }
-
-/** How many events the log keeps; older ones are pruned. */
-export const EVENT_LOG_LIMIT = 10_000;

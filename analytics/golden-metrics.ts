@@ -2,9 +2,11 @@
 // per edge (source -> destination) and per route, over a window. Each scope is one SQL query in
 // Analytics Engine's dialect, written here once: the JSON API, the Prometheus exposition and the
 // CLI all come from these queries, and the same text runs on the local store and at the edge.
-import { latencyQuantileSql, REQUESTS_SQL, RETRIES_SQL, SHEDS_SQL, sqlNumber, sqlString, SUCCESSES_SQL } from "../../analytics/golden-sql.ts";
-import { COLUMN } from "../../analytics/request-layout.ts";
-import type { QueryResult } from "../../analytics/types.ts";
+// The rows' shape is defined here too, for the admin API that answers them and the CLI and the
+// dashboard that read them. Pure.
+import { latencyQuantileSql, REQUESTS_SQL, RETRIES_SQL, SHEDS_SQL, sqlNumber, sqlString, SUCCESSES_SQL } from "./golden-sql.ts";
+import { COLUMN } from "./request-layout.ts";
+import type { QueryResult } from "./types.ts";
 
 export const METRIC_SCOPES = ["services", "edges", "routes"] as const;
 export type MetricScope = (typeof METRIC_SCOPES)[number];
@@ -15,6 +17,11 @@ const GROUP_BY: Record<MetricScope, { name: string; column: string }[]> = {
   edges: [{ name: "source", column: COLUMN.source }, { name: "destination", column: COLUMN.destination }],
   routes: [{ name: "service", column: COLUMN.destination }, { name: "route", column: COLUMN.route }],
 };
+
+/** The label names of a scope's rows, in order: service | source, destination | service, route. */
+export function metricLabels(scope: MetricScope): string[] {
+  return GROUP_BY[scope].map((g) => g.name);
+}
 
 const UNITS = { s: ["SECOND", 1], m: ["MINUTE", 60], h: ["HOUR", 3600], d: ["DAY", 86_400] } as const;
 export const MAX_WINDOW_SECONDS = 90 * 86_400;
@@ -38,8 +45,6 @@ export function parseWindow(raw: string | undefined): MetricWindow | { error: st
   if (seconds > MAX_WINDOW_SECONDS) return { error: `window must be at most 90d; got "${text}"` };
   return { text, seconds, sql: `INTERVAL '${m[1]}' ${unit}` };
 }
-
-export { sqlString };
 
 /** The query behind one scope's golden metrics. */
 export function goldenMetricsSql(scope: MetricScope, mesh: string, window: MetricWindow, dataset: string): string {
@@ -74,6 +79,16 @@ export interface GoldenMetrics {
   retries: number;
   sheds: number;
 }
+
+/** GET /v1/metrics/<scope>'s answer: the rows under the scope's own name. */
+export type MetricsAnswer = {
+  mesh: string;
+  scope: MetricScope;
+  /** As asked, e.g. "5m". */
+  window: string;
+  windowSeconds: number;
+  source: "local" | "edge";
+} & { [S in MetricScope]?: GoldenMetrics[] };
 
 const num = sqlNumber;
 
