@@ -246,6 +246,11 @@ class RequestHold implements BodyWatch, EventListenerObject {
  * the admin token. A body that was read whole is answered from memory and the request gives back
  * what it holds at once; one still arriving goes out watched until it ends (stream.ts).
  */
+/** The route's stream idle timeout; snapshots compiled before the knob existed have none (0 is a value: off). */
+function streamIdleTimeoutOf(route: CompiledRoute): number {
+  return route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
+}
+
 function respond(request: Request, result: ProxyResult, hold: RequestHold, route: CompiledRoute, subset: string, debug: DebugInfo | undefined, trace: RequestTrace): Response {
   const upstream = result.response;
   hold.lease = result.lease;
@@ -278,7 +283,7 @@ function respond(request: Request, result: ProxyResult, hold: RequestHold, route
     body = trace.rpc?.protocol === "grpc-web" || trace.rpc?.protocol === "grpc-web-text" ? unsizedBody(bytes) : bytes;
   } else {
     // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
-    const idleTimeoutMs = route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS;
+    const idleTimeoutMs = streamIdleTimeoutOf(route);
     bodies.streamed++;
     trace.responseBytes = start.headBytes;
     hold.follow(result, trace, idleTimeoutMs > 0, result.rpc !== undefined || trace.countStreamedBytes);
@@ -482,8 +487,7 @@ async function handle(request: Request, env: SidecarEnv, ctx: ExecutionContext, 
         // Nothing about it changes (no header taken off or modified, no rewrite, no body): sent as it came.
         original: upstream.headers === request.headers && upstream.url === url && body.kind === "none" && request.body === null ? request : undefined,
         rpc,
-        // Snapshots compiled before the knob existed have no streamIdleTimeoutMs (0 is a value: off).
-        readBodies: (route.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS) > 0,
+        readBodies: streamIdleTimeoutOf(route) > 0,
         method: request.method,
         colo: colo ?? "",
         hashKey: hashKeyOf(snapshot.loadBalancer, request.headers, facts.query),
